@@ -1,0 +1,1 @@
+# bench/: benchmarks that print figures (never pass/fail on time).

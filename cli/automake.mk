@@ -1,0 +1,1 @@
+# cli/: yunguan, the command-line client.

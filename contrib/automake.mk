@@ -1,0 +1,1 @@
+# contrib/: installer, systemd unit, sample requests.

@@ -1,0 +1,224 @@
+#include <config.h>
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void oom(void)
+{
+    fputs("out of memory\n", stderr);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        oom();
+    return d;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+    if (!d)
+        oom();
+    return d;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        oom();
+    va_end(ap);
+    return s;
+}
+
+void strbuf_init(struct strbuf *sb)
+{
+    sb->s = NULL;
+    sb->len = sb->cap = 0;
+}
+
+static void strbuf_reserve(struct strbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 > sb->cap) {
+        size_t cap = sb->cap ? sb->cap * 2 : 256;
+        while (cap < sb->len + extra + 1)
+            cap *= 2;
+        sb->s = xrealloc(sb->s, cap);
+        sb->cap = cap;
+    }
+}
+
+void strbuf_add(struct strbuf *sb, const char *data, size_t n)
+{
+    strbuf_reserve(sb, n);
+    memcpy(sb->s + sb->len, data, n);
+    sb->len += n;
+    sb->s[sb->len] = '\0';
+}
+
+void strbuf_puts(struct strbuf *sb, const char *s)
+{
+    strbuf_add(sb, s, strlen(s));
+}
+
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    strbuf_reserve(sb, (size_t) n);
+    va_start(ap, fmt);
+    vsnprintf(sb->s + sb->len, (size_t) n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t) n;
+}
+
+char *strbuf_steal(struct strbuf *sb)
+{
+    char *s = sb->s ? sb->s : xstrdup("");
+    strbuf_init(sb);
+    return s;
+}
+
+void strbuf_free(struct strbuf *sb)
+{
+    free(sb->s);
+    strbuf_init(sb);
+}
+
+int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t *ret_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct strbuf sb;
+    strbuf_init(&sb);
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int r = -errno;
+            close(fd);
+            strbuf_free(&sb);
+            return r;
+        }
+        if (n == 0)
+            break;
+        if (sb.len + (size_t) n > max_size) {
+            close(fd);
+            strbuf_free(&sb);
+            return -EFBIG;
+        }
+        strbuf_add(&sb, buf, (size_t) n);
+    }
+    close(fd);
+    *ret_len = sb.len;
+    *ret_data = strbuf_steal(&sb);
+    return 0;
+}
+
+void format_utc_now(char buf[static 32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+uint64_t monotonic_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+int random_bytes(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += r;
+        n -= (size_t) r;
+    }
+    return 0;
+}
+
+void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof cur);
+    }
+    return prev[lb];
+}

@@ -1,0 +1,1 @@
+# schema/: the store's SQL (baseline + ordered migrations) and JSON Schemas.
