@@ -4,6 +4,7 @@ lib_libyunguan_la_SOURCES = \
 	lib/util.c lib/util.h \
 	lib/error.c lib/error.h \
 	lib/log.c lib/log.h \
-	lib/sha256.c lib/sha256.h
+	lib/sha256.c lib/sha256.h \
+	lib/http-client.c lib/http-client.h
 lib_libyunguan_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 lib_libyunguan_la_LIBADD = $(YAML_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
