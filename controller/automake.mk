@@ -1,6 +1,20 @@
 # controller/: yunguand, the controller daemon.
 sbin_PROGRAMS += controller/yunguand
-controller_yunguand_SOURCES = \
-	controller/yunguand.c
-controller_yunguand_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
-controller_yunguand_LDADD = lib/libyunguan.la $(SQLITE_LIBS) $(MHD_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
+noinst_LTLIBRARIES += controller/libcontroller.la
+controller_libcontroller_la_SOURCES = \
+	controller/api.c controller/api.h controller/api-handlers.h \
+	controller/api-admin.c controller/api-metrics.c controller/api-requests.c \
+	controller/audit.c controller/audit.h \
+	controller/auth.c controller/auth.h \
+	controller/config.c controller/config.h \
+	controller/lifecycle.c controller/lifecycle.h \
+	controller/quota.c controller/quota.h \
+	controller/requests.c controller/requests.h \
+	controller/store.c controller/store.h controller/store-schema.h
+nodist_controller_libcontroller_la_SOURCES = controller/schema-sql.c
+controller_libcontroller_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
+controller_libcontroller_la_LIBADD = lib/libyunguan.la $(SQLITE_LIBS) $(MHD_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
+
+controller_yunguand_SOURCES = controller/yunguand.c
+controller_yunguand_CFLAGS = $(controller_libcontroller_la_CFLAGS)
+controller_yunguand_LDADD = controller/libcontroller.la

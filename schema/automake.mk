@@ -1,1 +1,10 @@
 # schema/: the store's SQL (baseline + ordered migrations) and JSON Schemas.
+SCHEMA_SQL = schema/yunguan.sql schema/migrations/002-idempotency.sql
+EXTRA_DIST += $(SCHEMA_SQL) schema/sql2c.sh
+dist_pkgdata_DATA = $(SCHEMA_SQL)
+
+controller/schema-sql.c: $(SCHEMA_SQL) schema/sql2c.sh
+	$(AM_V_GEN)$(MKDIR_P) controller && \
+	$(SHELL) $(srcdir)/schema/sql2c.sh $@ `for f in $(SCHEMA_SQL); do echo $(srcdir)/$$f; done`
+BUILT_SOURCES += controller/schema-sql.c
+CLEANFILES += controller/schema-sql.c

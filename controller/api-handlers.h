@@ -1,0 +1,37 @@
+/* Route handlers, one file per part of the API. */
+#ifndef YG_API_HANDLERS_H
+#define YG_API_HANDLERS_H 1
+
+#include <stdint.h>
+
+struct api_call;
+
+struct api_route_args {
+    int64_t id;             /* {id} */
+    char name[128];         /* {name} */
+    const char *verb;       /* last literal segment, e.g. "approve" */
+};
+
+typedef void (*api_handler_fn)(struct api_call *call, const struct api_route_args *args);
+
+/* api-requests.c */
+void api_requests_submit(struct api_call *call, const struct api_route_args *args);
+void api_requests_list(struct api_call *call, const struct api_route_args *args);
+void api_requests_get(struct api_call *call, const struct api_route_args *args);
+void api_requests_action(struct api_call *call, const struct api_route_args *args);
+
+/* api-admin.c */
+void api_quotas_list(struct api_call *call, const struct api_route_args *args);
+void api_quotas_get(struct api_call *call, const struct api_route_args *args);
+void api_quotas_put(struct api_call *call, const struct api_route_args *args);
+void api_tokens_create(struct api_call *call, const struct api_route_args *args);
+void api_tokens_list(struct api_call *call, const struct api_route_args *args);
+void api_tokens_revoke(struct api_call *call, const struct api_route_args *args);
+void api_audit_list(struct api_call *call, const struct api_route_args *args);
+void api_audit_verify(struct api_call *call, const struct api_route_args *args);
+
+/* api-metrics.c */
+void api_healthz(struct api_call *call, const struct api_route_args *args);
+void api_metrics(struct api_call *call, const struct api_route_args *args);
+
+#endif

@@ -1,0 +1,297 @@
+#include <config.h>
+#include "audit.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "sha256.h"
+#include "store.h"
+#include "util.h"
+
+static void hash_field(struct sha256_ctx *ctx, const char *s)
+{
+    /* Length-prefixed, and NULL distinct from "". */
+    char prefix[32];
+    int n = s ? snprintf(prefix, sizeof prefix, "%zu:", strlen(s))
+              : snprintf(prefix, sizeof prefix, "-:");
+    sha256_update(ctx, prefix, (size_t) n);
+    if (s)
+        sha256_update(ctx, s, strlen(s));
+}
+
+void audit_entry_hash(const char *prev_hash, const char *at, const char *actor,
+                      const char *role, const char *action, const char *object,
+                      const char *before, const char *after, char out[65])
+{
+    struct sha256_ctx ctx;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256_init(&ctx);
+    hash_field(&ctx, "yunguan-audit-v1");
+    hash_field(&ctx, prev_hash);
+    hash_field(&ctx, at);
+    hash_field(&ctx, actor);
+    hash_field(&ctx, role);
+    hash_field(&ctx, action);
+    hash_field(&ctx, object);
+    hash_field(&ctx, before);
+    hash_field(&ctx, after);
+    sha256_final(&ctx, digest);
+    hex_encode(digest, sizeof digest, out);
+}
+
+int audit_chain_load(struct store_conn *conn, struct audit_chain *ret_chain)
+{
+    sqlite3_stmt *st = store_stmt(conn, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+    if (!st)
+        return -EIO;
+    struct audit_chain chain = { 0 };
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        chain.last_id = sqlite3_column_int64(st, 0);
+        snprintf(chain.last_hash, sizeof chain.last_hash, "%s", store_column_text(st, 1));
+    } else if (rc != SQLITE_DONE) {
+        sqlite3_reset(st);
+        return -EIO;
+    }
+    sqlite3_reset(st);
+    *ret_chain = chain;
+    return 0;
+}
+
+static char *json_text(json_t *j)
+{
+    return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
+}
+
+int audit_append(struct store_txn *txn, const char *actor, const char *role,
+                 const char *action, const char *object, json_t *before, json_t *after)
+{
+    struct store_conn *conn = store_txn_conn(txn);
+    struct audit_chain *chain = store_txn_audit_chain(txn);
+    char at[32], hash[65];
+    _cleanup_free_ char *before_s = json_text(before);
+    _cleanup_free_ char *after_s = json_text(after);
+    int64_t id = chain->last_id + 1;
+
+    format_utc_now(at);
+    audit_entry_hash(chain->last_hash, at, actor, role, action, object, before_s, after_s, hash);
+
+    sqlite3_stmt *st = store_stmt(conn,
+        "INSERT INTO audit (id, at, actor, role, action, object, before, after, prev_hash, hash) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    store_bind_text(st, 2, at);
+    store_bind_text(st, 3, actor);
+    store_bind_text(st, 4, role);
+    store_bind_text(st, 5, action);
+    store_bind_text(st, 6, object);
+    store_bind_text(st, 7, before_s);
+    store_bind_text(st, 8, after_s);
+    store_bind_text(st, 9, chain->last_hash);
+    store_bind_text(st, 10, hash);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        log_err("audit", "cannot append audit entry: %s", sqlite3_errmsg(store_conn_db(conn)));
+        return -EIO;
+    }
+    st = store_stmt(conn, "UPDATE audit_head SET last_id = ?1, last_hash = ?2 WHERE singleton = 1");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    store_bind_text(st, 2, hash);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    chain->last_id = id;
+    memcpy(chain->last_hash, hash, sizeof hash);
+    return 0;
+}
+
+static json_t *entry_json(sqlite3_stmt *st)
+{
+    json_t *e = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}",
+                          "id", (json_int_t) sqlite3_column_int64(st, 0),
+                          "at", store_column_text(st, 1), "actor", store_column_text(st, 2),
+                          "role", store_column_text(st, 3), "action", store_column_text(st, 4),
+                          "object", store_column_text(st, 5));
+    for (int col = 6; col <= 7; col++) {
+        const char *name = col == 6 ? "before" : "after";
+        const char *text = (const char *) sqlite3_column_text(st, col);
+        json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+        /* A damaged value is shown as text rather than dropped. */
+        json_object_set_new(e, name, v ? v : (text ? json_string(text) : json_null()));
+    }
+    json_object_set_new(e, "hash", json_string(store_column_text(st, 9)));
+    return e;
+}
+
+json_t *audit_list(struct store_conn *conn, int64_t after, int limit)
+{
+    sqlite3_stmt *st = store_stmt(conn,
+        "SELECT id, at, actor, role, action, object, before, after, prev_hash, hash "
+        "FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2");
+    if (!st)
+        return NULL;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit + 1);
+    json_t *items = json_array();
+    int64_t next = -1;
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == limit) {
+            next = sqlite3_column_int64(st, 0) - 1;
+            break;
+        }
+        json_array_append_new(items, entry_json(st));
+        n++;
+    }
+    sqlite3_reset(st);
+    if (next >= 0) {
+        json_t *last = json_array_get(items, json_array_size(items) - 1);
+        next = json_integer_value(json_object_get(last, "id"));
+    }
+    return json_pack("{s:o, s:o}", "items", items,
+                     "next", next >= 0 ? json_integer(next) : json_null());
+}
+
+/* hash → id, to tell a reordered entry (its predecessor exists elsewhere)
+ * from one whose predecessor is gone. */
+struct hash_index {
+    struct { char hash[65]; int64_t id; } *slots;
+    size_t cap;
+};
+
+static size_t hash_slot(const struct hash_index *h, const char *hash)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16 && hash[i]; i++)
+        v = v * 16 + (uint64_t) (hash[i] <= '9' ? hash[i] - '0' : (hash[i] | 32) - 'a' + 10);
+    return (size_t) (v % h->cap);
+}
+
+static void hash_index_put(struct hash_index *h, const char *hash, int64_t id)
+{
+    size_t i = hash_slot(h, hash);
+    while (h->slots[i].hash[0] && !streq(h->slots[i].hash, hash))
+        i = (i + 1) % h->cap;
+    snprintf(h->slots[i].hash, sizeof h->slots[i].hash, "%s", hash);
+    h->slots[i].id = id;
+}
+
+static int64_t hash_index_get(const struct hash_index *h, const char *hash)
+{
+    if (!*hash)
+        return -1;
+    size_t i = hash_slot(h, hash);
+    while (h->slots[i].hash[0]) {
+        if (streq(h->slots[i].hash, hash))
+            return h->slots[i].id;
+        i = (i + 1) % h->cap;
+    }
+    return -1;
+}
+
+static void add_problem(json_t *problems, int64_t id, const char *problem, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void add_problem(json_t *problems, int64_t id, const char *problem, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[512];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (json_array_size(problems) < 1000)
+        json_array_append_new(problems, json_pack("{s:I, s:s, s:s}", "id", (json_int_t) id,
+                                                  "problem", problem, "message", msg));
+}
+
+json_t *audit_verify(struct store_conn *conn)
+{
+    sqlite3 *db = store_conn_db(conn);
+    sqlite3_stmt *st;
+    int64_t count = 0;
+
+    /* Read in one read transaction so that the two passes see one state. */
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    st = store_stmt(conn, "SELECT count(*) FROM audit");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        count = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+
+    struct hash_index index = { .cap = (size_t) count * 2 + 16 };
+    index.slots = xcalloc(index.cap, sizeof *index.slots);
+    st = store_stmt(conn, "SELECT id, hash FROM audit ORDER BY id");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        hash_index_put(&index, store_column_text(st, 1), sqlite3_column_int64(st, 0));
+    if (st)
+        sqlite3_reset(st);
+
+    json_t *problems = json_array();
+    st = store_stmt(conn,
+        "SELECT id, at, actor, role, action, object, before, after, prev_hash, hash "
+        "FROM audit ORDER BY id");
+    int64_t prev_id = 0;
+    char prev_hash[65] = "";
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const char *stored_prev = store_column_text(st, 8);
+        const char *stored_hash = store_column_text(st, 9);
+        char computed[65];
+        audit_entry_hash(stored_prev, store_column_text(st, 1), store_column_text(st, 2),
+                         store_column_text(st, 3), store_column_text(st, 4),
+                         store_column_text(st, 5), (const char *) sqlite3_column_text(st, 6),
+                         (const char *) sqlite3_column_text(st, 7), computed);
+
+        if (id != prev_id + 1)
+            add_problem(problems, prev_id + 1, "deleted",
+                        "entries %" PRId64 " to %" PRId64 " are missing (the trail jumps from %"
+                        PRId64 " to %" PRId64 ")", prev_id + 1, id - 1, prev_id, id);
+        if (!streq(computed, stored_hash))
+            add_problem(problems, id, "altered",
+                        "entry %" PRId64 " (%s on %s) does not match its hash: its content was changed",
+                        id, store_column_text(st, 4), store_column_text(st, 5));
+        else if (!streq(stored_prev, prev_hash) && id == prev_id + 1) {
+            int64_t real_prev = hash_index_get(&index, stored_prev);
+            if (real_prev > 0)
+                add_problem(problems, id, "reordered",
+                            "entry %" PRId64 " was written after entry %" PRId64
+                            " but now stands after entry %" PRId64, id, real_prev, prev_id);
+            else
+                add_problem(problems, id, "deleted",
+                            "the entry written before entry %" PRId64 " is missing", id);
+        }
+        prev_id = id;
+        snprintf(prev_hash, sizeof prev_hash, "%s", stored_hash);
+    }
+    if (st)
+        sqlite3_reset(st);
+
+    /* The newest entries removed: the head no longer matches the last entry. */
+    st = store_stmt(conn, "SELECT last_id, last_hash FROM audit_head WHERE singleton = 1");
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t head_id = sqlite3_column_int64(st, 0);
+        const char *head_hash = store_column_text(st, 1);
+        if (head_id > prev_id)
+            add_problem(problems, prev_id + 1, "deleted",
+                        "entries %" PRId64 " to %" PRId64 " at the end of the trail are missing",
+                        prev_id + 1, head_id);
+        else if (head_id == prev_id && !streq(head_hash, prev_hash) && prev_id > 0)
+            add_problem(problems, prev_id, "altered",
+                        "entry %" PRId64 " is not the entry last written", prev_id);
+    }
+    if (st)
+        sqlite3_reset(st);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    free(index.slots);
+
+    return json_pack("{s:b, s:I, s:o}", "ok", json_array_size(problems) == 0,
+                     "entries", (json_int_t) count, "problems", problems);
+}

@@ -1,0 +1,38 @@
+/* The audit trail: append-only, hash-chained.  Every state change and every
+ * administrative action appends one entry inside its own transaction. */
+#ifndef YG_AUDIT_H
+#define YG_AUDIT_H 1
+
+#include <stdint.h>
+#include <jansson.h>
+
+struct store_conn;
+struct store_txn;
+
+/* The newest entry, as the writer knows it (kept in memory between jobs). */
+struct audit_chain {
+    int64_t last_id;
+    char last_hash[65];     /* "" before the first entry */
+};
+
+/* Read the chain head from the store. 0 or -errno. */
+int audit_chain_load(struct store_conn *conn, struct audit_chain *ret_chain);
+
+/* Append one entry inside TXN.  before/after may be NULL (borrowed). */
+int audit_append(struct store_txn *txn, const char *actor, const char *role,
+                 const char *action, const char *object, json_t *before, json_t *after);
+
+/* Hash of one entry: SHA-256 over prev_hash and each field length-prefixed,
+ * so no field can bleed into the next.  out[65]. */
+void audit_entry_hash(const char *prev_hash, const char *at, const char *actor,
+                      const char *role, const char *action, const char *object,
+                      const char *before, const char *after, char out[65]);
+
+/* Walk the whole trail and report every altered, deleted or reordered
+ * entry: {"ok":bool,"entries":N,"problems":[{id,problem,message}]}. */
+json_t *audit_verify(struct store_conn *conn);
+
+/* One page of entries with id > after, ascending. */
+json_t *audit_list(struct store_conn *conn, int64_t after, int limit);
+
+#endif

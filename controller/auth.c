@@ -1,0 +1,174 @@
+#include <config.h>
+#include "auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "audit.h"
+#include "sha256.h"
+#include "store.h"
+#include "util.h"
+
+static const char *const role_names[ROLE_MAX] = {
+    [ROLE_ADMIN] = "admin", [ROLE_CLOUDOPS] = "cloudops", [ROLE_NETOPS] = "netops",
+    [ROLE_AUDITOR] = "auditor", [ROLE_DEPARTMENT] = "department", [ROLE_AGENT] = "agent",
+};
+
+const char *role_to_string(enum role r)
+{
+    return (unsigned) r < ROLE_MAX ? role_names[r] : NULL;
+}
+
+int role_from_string(const char *s)
+{
+    for (int i = 0; i < ROLE_MAX; i++)
+        if (s && streq(role_names[i], s))
+            return i;
+    return -1;
+}
+
+int auth_lookup(struct store_conn *conn, const char *secret, struct principal *ret)
+{
+    char hash[65];
+    size_t len = strlen(secret);
+    if (len < 8 || len > 256)
+        return -ENOENT;
+    sha256_hex(secret, len, hash);
+    sqlite3_stmt *st = store_stmt(conn,
+        "SELECT t.id, t.role, t.department_id, d.name FROM tokens t "
+        "LEFT JOIN departments d ON d.id = t.department_id "
+        "WHERE t.secret_sha256 = ?1 AND t.revoked_at IS NULL");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, hash);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? -ENOENT : -EIO;
+    }
+    struct principal p = { 0 };
+    p.token_id = sqlite3_column_int64(st, 0);
+    int role = role_from_string(store_column_text(st, 1));
+    p.department_id = sqlite3_column_int64(st, 2);
+    snprintf(p.department, sizeof p.department, "%s", store_column_text(st, 3));
+    snprintf(p.actor, sizeof p.actor, "token:%lld", (long long) p.token_id);
+    sqlite3_reset(st);
+    if (role < 0)
+        return -EIO;
+    p.role = (enum role) role;
+    *ret = p;
+    return 0;
+}
+
+static void base64url(const uint8_t *in, size_t n, char *out)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t) in[i] << 16;
+        if (i + 1 < n) v |= (uint32_t) in[i + 1] << 8;
+        if (i + 2 < n) v |= in[i + 2];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < n) out[o++] = alphabet[(v >> 6) & 63];
+        if (i + 2 < n) out[o++] = alphabet[v & 63];
+    }
+    out[o] = '\0';
+}
+
+int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enum role role,
+                          int64_t department_id, const char *description, char **ret_secret)
+{
+    struct store_conn *conn = store_txn_conn(txn);
+    uint8_t raw[32];
+    char encoded[48], hash[65], at[32];
+    int r = random_bytes(raw, sizeof raw);
+    if (r < 0)
+        return r;
+    base64url(raw, sizeof raw, encoded);
+    _cleanup_free_ char *secret = xasprintf("yg_%s", encoded);
+    sha256_hex(secret, strlen(secret), hash);
+    format_utc_now(at);
+
+    sqlite3_stmt *st = store_stmt(conn,
+        "INSERT INTO tokens (secret_sha256, role, department_id, description, created_at, created_by) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, hash);
+    store_bind_text(st, 2, role_to_string(role));
+    if (department_id > 0)
+        sqlite3_bind_int64(st, 3, department_id);
+    store_bind_text(st, 4, description ? description : "");
+    store_bind_text(st, 5, at);
+    store_bind_text(st, 6, by->actor);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    int64_t id = sqlite3_last_insert_rowid(store_conn_db(conn));
+
+    json_t *after = auth_token_json(conn, id);
+    _cleanup_free_ char *object = xasprintf("token/%lld", (long long) id);
+    r = audit_append(txn, by->actor, role_to_string(by->role), "token.create", object, NULL, after);
+    json_decref(after);
+    if (r < 0)
+        return r;
+    *ret_secret = steal_pointer(&secret);
+    return id;
+}
+
+static json_t *token_row_json(sqlite3_stmt *st)
+{
+    json_t *t = json_pack("{s:I, s:s, s:s?, s:s, s:s, s:s}",
+                          "id", (json_int_t) sqlite3_column_int64(st, 0),
+                          "role", store_column_text(st, 1),
+                          "department", (const char *) sqlite3_column_text(st, 2),
+                          "description", store_column_text(st, 3),
+                          "created_at", store_column_text(st, 4),
+                          "created_by", store_column_text(st, 5));
+    if (!json_object_get(t, "department"))
+        json_object_set_new(t, "department", json_null());
+    const char *revoked = (const char *) sqlite3_column_text(st, 6);
+    json_object_set_new(t, "revoked_at", revoked ? json_string(revoked) : json_null());
+    return t;
+}
+
+#define TOKEN_COLUMNS \
+    "SELECT t.id, t.role, d.name, t.description, t.created_at, t.created_by, t.revoked_at " \
+    "FROM tokens t LEFT JOIN departments d ON d.id = t.department_id "
+
+json_t *auth_token_json(struct store_conn *conn, int64_t id)
+{
+    sqlite3_stmt *st = store_stmt(conn, TOKEN_COLUMNS "WHERE t.id = ?1");
+    if (!st)
+        return NULL;
+    sqlite3_bind_int64(st, 1, id);
+    json_t *t = sqlite3_step(st) == SQLITE_ROW ? token_row_json(st) : NULL;
+    sqlite3_reset(st);
+    return t;
+}
+
+json_t *auth_token_list(struct store_conn *conn)
+{
+    sqlite3_stmt *st = store_stmt(conn, TOKEN_COLUMNS "ORDER BY t.id");
+    if (!st)
+        return NULL;
+    json_t *items = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(items, token_row_json(st));
+    sqlite3_reset(st);
+    return items;
+}
+
+bool auth_have_admin(struct store_conn *conn)
+{
+    sqlite3_stmt *st = store_stmt(conn,
+        "SELECT 1 FROM tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1");
+    if (!st)
+        return false;
+    bool have = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return have;
+}

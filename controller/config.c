@@ -1,0 +1,141 @@
+#include <config.h>
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <yaml.h>
+
+#include "request.h"
+#include "util.h"
+
+#define CONFIG_MAX_BYTES (64 * 1024)
+
+void yunguand_config_defaults(struct yunguand_config *cfg)
+{
+    cfg->database = xstrdup(YG_LOCALSTATEDIR "/lib/yunguan/yunguan.db");
+    cfg->listen_address = xstrdup("127.0.0.1");
+    cfg->port = 8470;
+    cfg->admin_token_file = NULL;
+    cfg->log_level = xstrdup("info");
+    cfg->max_body_bytes = REQUEST_MAX_BYTES;
+    cfg->http_threads = 2;
+}
+
+void yunguand_config_free(struct yunguand_config *cfg)
+{
+    free(cfg->database);
+    free(cfg->listen_address);
+    free(cfg->admin_token_file);
+    free(cfg->log_level);
+}
+
+int yunguand_config_set_listen(struct yunguand_config *cfg, const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon)
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno || *end || colon[1] == '\0' || port > 65535)
+        return -EINVAL;
+    size_t n = (size_t) (colon - text);
+    char *addr;
+    if (n == 0)
+        addr = xstrdup("127.0.0.1");
+    else if (text[0] == '[' && n >= 2 && text[n - 1] == ']')
+        addr = xstrndup(text + 1, n - 2);
+    else
+        addr = xstrndup(text, n);
+    free(cfg->listen_address);
+    cfg->listen_address = addr;
+    cfg->port = (uint16_t) port;
+    return 0;
+}
+
+static struct yg_error *config_error(const char *path, const yaml_mark_t *m, const char *key,
+                                     const char *msg)
+{
+    struct yg_error *e = yg_error_new(400, "invalid_config", "configuration file '%s' is not valid", path);
+    yg_error_add_detail(e, (int) m->line + 1, (int) m->column + 1, key, "%s", msg);
+    return e;
+}
+
+int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct yg_error **ret_error)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    int r = read_file_limited(path, CONFIG_MAX_BYTES, &text, &len);
+    if (r < 0) {
+        *ret_error = yg_error_new(400, "invalid_config", "cannot read configuration file '%s': %s",
+                                  path, strerror(-r));
+        return r;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        *ret_error = config_error(path, &parser.problem_mark, NULL,
+                                  parser.problem ? parser.problem : "YAML syntax error");
+        yaml_parser_delete(&parser);
+        return -EINVAL;
+    }
+    r = 0;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && root->type != YAML_MAPPING_NODE) {
+        *ret_error = config_error(path, &root->start_mark, NULL, "the configuration must be a mapping");
+        r = -EINVAL;
+    }
+    for (yaml_node_pair_t *p = root && !r ? root->data.mapping.pairs.start : NULL;
+         p && p < root->data.mapping.pairs.top && !r; p++) {
+        yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+        if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE) {
+            *ret_error = config_error(path, &k->start_mark, NULL, "keys and values must be plain scalars");
+            r = -EINVAL;
+            break;
+        }
+        const char *key = (const char *) k->data.scalar.value;
+        const char *val = (const char *) v->data.scalar.value;
+        char *end;
+        if (streq(key, "listen")) {
+            if (yunguand_config_set_listen(cfg, val) < 0) {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          "expected ADDRESS:PORT, e.g. '127.0.0.1:8470' or '[::1]:8470'");
+                r = -EINVAL;
+            }
+        } else if (streq(key, "database")) {
+            free(cfg->database);
+            cfg->database = xstrdup(val);
+        } else if (streq(key, "admin_token_file")) {
+            free(cfg->admin_token_file);
+            cfg->admin_token_file = xstrdup(val);
+        } else if (streq(key, "log_level")) {
+            free(cfg->log_level);
+            cfg->log_level = xstrdup(val);
+        } else if (streq(key, "max_body_bytes") || streq(key, "http_threads")) {
+            errno = 0;
+            unsigned long n = strtoul(val, &end, 10);
+            bool body = streq(key, "max_body_bytes");
+            if (errno || *end || !*val || n < 1 || n > (body ? REQUEST_MAX_BYTES : 64)) {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          body ? "expected a byte count from 1 to 65536"
+                                               : "expected a thread count from 1 to 64");
+                r = -EINVAL;
+            } else if (body) {
+                cfg->max_body_bytes = n;
+            } else {
+                cfg->http_threads = (unsigned) n;
+            }
+        } else {
+            *ret_error = config_error(path, &k->start_mark, key,
+                                      "unknown key; the keys are listen, database, admin_token_file, "
+                                      "log_level, max_body_bytes and http_threads");
+            r = -EINVAL;
+        }
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return r;
+}

@@ -1,0 +1,31 @@
+/* yunguand's configuration: defaults, then the YAML file, then flags. */
+#ifndef YG_CONFIG_H
+#define YG_CONFIG_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct yunguand_config {
+    char *database;             /* SQLite file */
+    char *listen_address;       /* IPv4 or IPv6 literal */
+    uint16_t port;
+    char *admin_token_file;     /* NULL: admin.token beside the database */
+    char *log_level;
+    size_t max_body_bytes;
+    unsigned http_threads;
+};
+
+void yunguand_config_defaults(struct yunguand_config *cfg);
+void yunguand_config_free(struct yunguand_config *cfg);
+
+/* Parse "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT". 0 or -EINVAL. */
+int yunguand_config_set_listen(struct yunguand_config *cfg, const char *text);
+
+/* Load the YAML file at PATH over CFG.  Keys: listen, database,
+ * admin_token_file, log_level, max_body_bytes, http_threads.  Unknown keys
+ * and bad values are errors with file:line:column.  0 or -errno + error. */
+int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct yg_error **ret_error);
+
+#endif

@@ -1,0 +1,38 @@
+/* Stored requests: insert a validated request, read one or a page back. */
+#ifndef YG_REQUESTS_H
+#define YG_REQUESTS_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "error.h"
+
+struct request;
+struct store_conn;
+struct store_txn;
+struct principal;
+
+#define REQUESTS_PAGE_MAX 500
+#define REQUESTS_PAGE_DEFAULT 50
+
+/* Store REQ (already validated, department resolved) as 'submitted', with
+ * its VM groups, first transition and audit entry.  Returns the new id, or
+ * negative with *ret_error (409 conflict for a live duplicate name). */
+int64_t requests_insert(struct store_txn *txn, const struct principal *by,
+                        const struct request *req, int64_t department_id,
+                        const char *source, struct yg_error **ret_error);
+
+/* The request as API JSON; FULL adds transitions and source.  NULL when
+ * there is no such request. */
+json_t *requests_get_json(struct store_conn *conn, int64_t id, bool full, int64_t *ret_department_id);
+
+/* One page, newest first: department_id 0 = all, state -1 = any,
+ * before_id 0 = from the newest.  {"items":[…],"next":id|null}. */
+json_t *requests_list_json(struct store_conn *conn, int64_t department_id, int state,
+                           int64_t before_id, int limit);
+
+/* {"submitted":N, …} over every state (for /metrics). */
+int requests_count_by_state(struct store_conn *conn, int64_t counts[]);
+
+#endif
