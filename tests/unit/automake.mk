@@ -1,1 +1,12 @@
 # tests/unit
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-lib tests/unit/test-controller
+TESTS += tests/unit/test-lib tests/unit/test-controller
+tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
+tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_lib_LDADD = lib/libyunguan.la $(CMOCKA_LIBS)
+tests_unit_test_controller_SOURCES = tests/unit/test-controller.c
+tests_unit_test_controller_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+tests_unit_test_controller_CFLAGS = $(controller_libcontroller_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_controller_LDADD = controller/libcontroller.la $(CMOCKA_LIBS)
+endif
