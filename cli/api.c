@@ -76,7 +76,11 @@ int cli_report_error(struct cli *cli, const struct yg_error *e, const char *file
     strbuf_puts(&sb, e->message);
     while (sb.len > 0 && sb.s[sb.len - 1] == '.')
         sb.s[--sb.len] = '\0';
-    if (e->n_details > 0) {
+    /* Details carry the substance of some errors (the resources over quota,
+     * the fields at fault); for the others they repeat the message. */
+    bool with_details = streq(e->code, "quota_exceeded") || streq(e->code, "invalid_request") ||
+                        streq(e->code, "bad_request") || streq(e->code, "too_large");
+    if (with_details && e->n_details > 0) {
         strbuf_puts(&sb, " (");
         size_t shown = e->n_details < 8 ? e->n_details : 8;
         for (size_t i = 0; i < shown; i++) {

@@ -112,6 +112,8 @@ int cli_fetch_list(struct cli *cli, const char *path, json_int_t after, bool all
 void cli_print_json(const json_t *j);
 /* Columns a string takes on a terminal (wcwidth, UTF-8 fallback). */
 size_t cli_display_width(const char *s);
+/* Copy cut to max_width display columns, ending in '…' when cut. */
+char *cli_truncate(const char *s, size_t max_width);
 /* Copy with control characters replaced by '?' (server text on a terminal). */
 char *cli_sanitize(const char *s);
 /* "24 GiB", "1.5 GiB", "512 MiB", "4 TiB" */
@@ -121,6 +123,10 @@ char *cli_format_gib(int64_t gib);
 const char *cli_json_str(const json_t *obj, const char *key);
 char *cli_json_text(const json_t *obj, const char *key);
 json_int_t cli_json_int(const json_t *obj, const char *key);
+
+/* A department name as the API takes it: [a-z0-9-], 1 to 63 characters. */
+bool cli_department_valid(const char *s);
+#define CLI_DEPARTMENT_RULE "lower-case letters, digits and '-', like 'health'"
 
 /* Parsing of command-line values: 0 or -EINVAL/-ERANGE. */
 int cli_parse_id(const char *s, json_int_t *ret_id);
@@ -133,6 +139,8 @@ int cli_parse_size_mib(const char *s, int64_t *ret_mib);
 struct table;
 struct table *table_new(size_t n_cols, const char *const *headers);
 void table_set_right(struct table *t, size_t col);
+/* Cut the cells of col to at most width display columns (with '…'). */
+void table_set_max_width(struct table *t, size_t col, size_t width);
 void table_add(struct table *t, const char *text);           /* next cell, row by row */
 void table_addf(struct table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void table_add_owned(struct table *t, char *text);

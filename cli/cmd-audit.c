@@ -103,6 +103,7 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
     static const char *const headers[] = { "ID", "AT", "ACTOR", "ROLE", "ACTION", "OBJECT", "CHANGE" };
     _cleanup_(table_freep) struct table *t = table_new(YG_ARRAY_SIZE(headers), headers);
     table_set_right(t, 0);
+    table_set_max_width(t, 6, 72);      /* --json has all of it */
     size_t i;
     json_t *e;
     json_array_foreach(items, i, e) {

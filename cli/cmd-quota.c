@@ -54,6 +54,9 @@ static int cmd_show(struct cli *cli, const struct cli_command *cmd, int argc, ch
 
     _cleanup_json_ json_t *root = NULL;
     _cleanup_json_ json_t *items = NULL;
+    if (optind < argc && !cli_department_valid(argv[optind]))
+        return cli_usage_error(cmd, "'%s' is not a department name (" CLI_DEPARTMENT_RULE ")",
+                               argv[optind]);
     if (optind < argc) {
         _cleanup_free_ char *dept = http_escape(argv[optind]);
         _cleanup_free_ char *path = xasprintf("/api/v1/quotas/%s", dept);
@@ -139,6 +142,9 @@ static int cmd_set(struct cli *cli, const struct cli_command *cmd, int argc, cha
                         : vms < 0 ? "--vms" : lease < 0 ? "--max-lease-days" : NULL;
     if (missing)
         return cli_usage_error(cmd, "%s is required (a quota sets every limit at once)", missing);
+    if (!cli_department_valid(argv[optind]))
+        return cli_usage_error(cmd, "'%s' is not a department name (" CLI_DEPARTMENT_RULE ")",
+                               argv[optind]);
 
     _cleanup_json_ json_t *body = json_pack("{s:I, s:I, s:I, s:I, s:I}",
                                             "vcpus", (json_int_t) vcpus,

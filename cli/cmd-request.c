@@ -94,8 +94,12 @@ static void print_dry_run(const json_t *root)
     const json_t *totals = json_object_get(root, "totals");
     if (!totals)
         totals = json_object_get(req, "totals");
-    _cleanup_free_ char *name = cli_json_text(req, "name");
-    _cleanup_free_ char *dept = cli_json_text(req, "department");
+    /* doc/API.md: the request object without id and state; accept the
+     * document's own shape (metadata.name) as well. */
+    const json_t *meta = json_object_get(req, "metadata");
+    _cleanup_free_ char *name = cli_json_text(json_object_get(req, "name") ? req : meta, "name");
+    _cleanup_free_ char *dept = cli_json_text(json_object_get(req, "department") ? req : meta,
+                                              "department");
     _cleanup_free_ char *tot = format_totals(totals);
 
     printf("Dry run: request '%s' for department '%s' is valid; nothing was stored.\n", name, dept);

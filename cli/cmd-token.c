@@ -91,10 +91,11 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
         return 0;
     }
     static const char *const headers[] = {
-        "ID", "ROLE", "DEPARTMENT", "DESCRIPTION", "CREATED", "REVOKED",
+        "ID", "ROLE", "DEPARTMENT", "DESCRIPTION", "CREATED", "CREATED BY", "REVOKED",
     };
     _cleanup_(table_freep) struct table *t = table_new(YG_ARRAY_SIZE(headers), headers);
     table_set_right(t, 0);
+    table_set_max_width(t, 3, 40);
     size_t i;
     json_t *tok;
     json_array_foreach(items, i, tok) {
@@ -103,6 +104,7 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
         table_add_owned(t, cli_json_text(tok, "department"));
         table_add_owned(t, cli_json_text(tok, "description"));
         table_add_owned(t, cli_json_text(tok, "created_at"));
+        table_add_owned(t, cli_json_text(tok, "created_by"));
         table_add_owned(t, cli_json_text(tok, "revoked_at"));
     }
     table_print(t, stdout);

@@ -68,6 +68,47 @@ static size_t utf8_width(const char *s)
     return w;
 }
 
+/* Width of one UTF-8 character at p (n bytes long) on a terminal. */
+static size_t char_width(const char *p, size_t n)
+{
+    wchar_t wc;
+    mbstate_t st = {0};
+    size_t r = mbrtowc(&wc, p, n, &st);
+    if (r != (size_t) -1 && r != (size_t) -2 && r > 0) {
+        int w = wcwidth(wc);
+        return w < 0 ? 1 : (size_t) w;
+    }
+    _cleanup_free_ char *one = xstrndup(p, n);
+    return utf8_width(one);
+}
+
+/* Length in bytes of the UTF-8 character at p (1 for a stray byte). */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+             : (*p & 0xf8) == 0xf0 ? 4 : 1;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return i;
+    return n;
+}
+
+char *cli_truncate(const char *s, size_t max_width)
+{
+    if (max_width < 2 || cli_display_width(s) <= max_width)
+        return xstrdup(s);
+    size_t w = 0, i = 0, len = strlen(s);
+    while (i < len) {
+        size_t n = utf8_len((const unsigned char *) s + i);
+        size_t cw = char_width(s + i, n);
+        if (w + cw > max_width - 1)
+            break;
+        w += cw;
+        i += n;
+    }
+    return xasprintf("%.*s…", (int) i, s);
+}
+
 size_t cli_display_width(const char *s)
 {
     size_t n = mbstowcs(NULL, s, 0);
@@ -109,6 +150,8 @@ static char *format_units(int64_t value, const char *const *units, size_t n_unit
 char *cli_format_mib(int64_t mib)
 {
     static const char *const units[] = { "MiB", "GiB", "TiB", "PiB" };
+    if (mib == 0)
+        return xstrdup("0 GiB");
     return format_units(mib, units, YG_ARRAY_SIZE(units));
 }
 
@@ -146,6 +189,17 @@ char *cli_json_text(const json_t *obj, const char *key)
 json_int_t cli_json_int(const json_t *obj, const char *key)
 {
     return json_integer_value(json_object_get(obj, key));
+}
+
+bool cli_department_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
 }
 
 int cli_parse_uint(const char *s, int64_t max, int64_t *ret)

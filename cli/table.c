@@ -13,6 +13,7 @@ struct table {
     char **cells;               /* row-major, headers first */
     size_t n_cells;
     bool *right;                /* per column: align right (numbers) */
+    size_t *max_width;          /* per column: 0 for no limit */
     bool has_header;
 };
 
@@ -21,6 +22,7 @@ struct table *table_new(size_t n_cols, const char *const *headers)
     struct table *t = xcalloc(1, sizeof *t);
     t->n_cols = n_cols;
     t->right = xcalloc(n_cols, sizeof *t->right);
+    t->max_width = xcalloc(n_cols, sizeof *t->max_width);
     t->has_header = headers != NULL;
     for (size_t i = 0; headers && i < n_cols; i++)
         table_add(t, headers[i]);
@@ -35,6 +37,7 @@ void table_free(struct table *t)
         free(t->cells[i]);
     free(t->cells);
     free(t->right);
+    free(t->max_width);
     free(t);
 }
 
@@ -44,11 +47,24 @@ void table_set_right(struct table *t, size_t col)
         t->right[col] = true;
 }
 
+void table_set_max_width(struct table *t, size_t col, size_t width)
+{
+    if (col < t->n_cols)
+        t->max_width[col] = width;
+}
+
 void table_add_owned(struct table *t, char *text)
 {
-    t->cells = xrealloc(t->cells, (t->n_cells + 1) * sizeof *t->cells);
-    t->cells[t->n_cells++] = cli_sanitize(text);
+    size_t col = t->n_cells % t->n_cols;
+    char *clean = cli_sanitize(text);
     free(text);
+    if (t->max_width[col] > 0 && !(t->has_header && t->n_cells < t->n_cols)) {
+        char *cut = cli_truncate(clean, t->max_width[col]);
+        free(clean);
+        clean = cut;
+    }
+    t->cells = xrealloc(t->cells, (t->n_cells + 1) * sizeof *t->cells);
+    t->cells[t->n_cells++] = clean;
 }
 
 void table_add(struct table *t, const char *text)
