@@ -1,1 +1,7 @@
 # contrib/: installer, systemd unit, sample requests.
+EXTRA_DIST += contrib/install-deps.sh contrib/quickstart.sh contrib/demo.sh \
+	contrib/systemd/yunguand.service contrib/yunguand.yaml .ci/run
+systemdunitdir = $(prefix)/lib/systemd/system
+dist_systemdunit_DATA = contrib/systemd/yunguand.service
+yunguanconfdir = $(sysconfdir)/yunguan
+dist_yunguanconf_DATA = contrib/yunguand.yaml
