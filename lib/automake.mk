@@ -5,6 +5,7 @@ lib_libyunguan_la_SOURCES = \
 	lib/error.c lib/error.h \
 	lib/log.c lib/log.h \
 	lib/sha256.c lib/sha256.h \
-	lib/http-client.c lib/http-client.h
+	lib/http-client.c lib/http-client.h \
+	lib/request.c lib/request.h lib/request-priv.h
 lib_libyunguan_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 lib_libyunguan_la_LIBADD = $(YAML_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)

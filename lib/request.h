@@ -68,7 +68,12 @@ struct request {
  * FILENAME only labels messages and may be NULL.  On success returns 0 and
  * sets *ret_request; on failure returns -EINVAL (or -EFBIG / -ENOMEM) and
  * sets *ret_error with every problem found (up to REQUEST_MAX_ERRORS),
- * http_status 422 (413 for oversized input) and code "invalid_request". */
+ * http_status 422 and code "invalid_request"; each detail has the 1-based
+ * line and column (in characters) and, for a field, its path.  Text over
+ * REQUEST_MAX_BYTES is refused unread: -EFBIG, http_status 413, code
+ * "too_large", no details.  YAML syntax errors, aliases/anchors, a second
+ * document and the node/depth limits stop the parse at once.
+ * spec.purpose is stored without surrounding white space. */
 int request_parse(const char *text, size_t len, const char *filename,
                   struct request **ret_request, struct yg_error **ret_error);
 
@@ -77,7 +82,9 @@ static inline void request_freep(struct request **r) { request_free(*r); }
 
 /* Canonical JSON of a parsed request: {"apiVersion","kind","metadata":{…},
  * "spec":{…, "vms":[{name,count,vcpus,memory_mib,disk_gib,image}]},
- * "totals":{vms,vcpus,memory_mib,disk_gib}}.  Keys in a fixed order. */
+ * "totals":{vms,vcpus,memory_mib,disk_gib}}.  Keys in a fixed order (jansson
+ * keeps insertion order); the golden files dump it with
+ * JSON_INDENT(2) | JSON_PRESERVE_ORDER and a final newline. */
 json_t *request_to_json(const struct request *r);
 
 /* Days from today (UTC) until the lease date; negative when in the past. */
