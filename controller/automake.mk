@@ -12,9 +12,11 @@ controller_libcontroller_la_SOURCES = \
 	controller/requests.c controller/requests.h \
 	controller/store.c controller/store.h controller/store-schema.h
 nodist_controller_libcontroller_la_SOURCES = controller/schema-sql.c
+controller_libcontroller_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
 controller_libcontroller_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 controller_libcontroller_la_LIBADD = lib/libyunguan.la $(SQLITE_LIBS) $(MHD_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
 
 controller_yunguand_SOURCES = controller/yunguand.c
 controller_yunguand_CFLAGS = $(controller_libcontroller_la_CFLAGS)
+controller_yunguand_CPPFLAGS = $(controller_libcontroller_la_CPPFLAGS)
 controller_yunguand_LDADD = controller/libcontroller.la
