@@ -251,6 +251,21 @@ static int token_revoke_run(struct store_txn *txn, void *ctx)
         json_decref(before);
         return -EBUSY;
     }
+    /* Never lock every administrator out. */
+    if (streq_ptr(json_string_value(json_object_get(before, "role")), "admin")) {
+        sqlite3_stmt *count = store_stmt(conn,
+            "SELECT count(*) FROM tokens WHERE role = 'admin' AND revoked_at IS NULL");
+        int64_t admins = count && sqlite3_step(count) == SQLITE_ROW ? sqlite3_column_int64(count, 0) : 0;
+        if (count)
+            sqlite3_reset(count);
+        if (admins <= 1) {
+            j->error = yg_error_new(409, "conflict",
+                                    "token %lld is the last admin token; create another admin token first",
+                                    (long long) j->revoke_id);
+            json_decref(before);
+            return -EBUSY;
+        }
+    }
     char at[32];
     format_utc_now(at);
     sqlite3_stmt *st = store_stmt(conn, "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2");

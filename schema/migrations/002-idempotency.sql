@@ -1,5 +1,6 @@
--- Version 2: idempotent submissions, and the chain head of the audit trail
--- (so that removing the newest entries is detected too).
+-- Version 2: idempotent submissions, the chain head of the audit trail
+-- (so that removing the newest entries is detected too), and an index for
+-- listing a department's requests in one state.
 
 CREATE TABLE idempotency_keys (
     principal     TEXT NOT NULL,            -- "token:ID" of the submitter
@@ -20,3 +21,5 @@ INSERT INTO audit_head (singleton, last_id, last_hash)
     SELECT 1, COALESCE(MAX(id), 0),
            COALESCE((SELECT hash FROM audit ORDER BY id DESC LIMIT 1), '')
     FROM audit;
+
+CREATE INDEX requests_department_state ON requests(department_id, state, id);
