@@ -14,3 +14,9 @@ cli_yunguan_SOURCES = \
 cli_yunguan_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 cli_yunguan_LDADD = lib/libyunguan.la $(CURL_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
 
+# Manual pages of the client and of the daemon.
+dist_man_MANS += doc/yunguan.1 doc/yunguand.8
+
+# Bash completion.
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = contrib/bash-completion/yunguan

@@ -256,7 +256,7 @@ static int check_server(const char *url, const char *origin)
     return 0;
 }
 
-/* Read a token file: the first line, trimmed; nothing else on it. */
+/* Read a token file: its first line, without surrounding blanks. */
 static int read_token_file(const char *path, const char *origin, char **ret)
 {
     char *data = NULL;
@@ -271,6 +271,11 @@ static int read_token_file(const char *path, const char *origin, char **ret)
         cli_error("cannot read token file '%s' (from %s): %s", path, origin, strerror(-r));
         return CLI_EXIT_CONNECTION;
     }
+    char *nl = memchr(data, '\n', len);     /* the first line only */
+    if (nl) {
+        *nl = '\0';
+        len = (size_t) (nl - data);
+    }
     while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' ||
                        data[len - 1] == ' ' || data[len - 1] == '\t'))
         data[--len] = '\0';
@@ -282,8 +287,9 @@ static int read_token_file(const char *path, const char *origin, char **ret)
         len -= start;
     }
     if (len == 0) {
+        explicit_bzero(data, len);
         free(data);
-        cli_error("token file '%s' (from %s) is empty", path, origin);
+        cli_error("token file '%s' (from %s) has no token on its first line", path, origin);
         return CLI_EXIT_CONNECTION;
     }
     *ret = data;

@@ -5,3 +5,10 @@ systemdunitdir = $(prefix)/lib/systemd/system
 dist_systemdunit_DATA = contrib/systemd/yunguand.service
 yunguanconfdir = $(sysconfdir)/yunguan
 dist_yunguanconf_DATA = contrib/yunguand.yaml
+
+# Sample requests; tests/golden/golden-requests checks that each is valid.
+samplerequestsdir = $(pkgdatadir)/requests
+dist_samplerequests_DATA = \
+	contrib/requests/health-epidemic-reporting.yaml \
+	contrib/requests/health-vaccine-booking.yaml \
+	contrib/requests/police-case-archive.yaml

@@ -8,3 +8,7 @@ controller/schema-sql.c: $(SCHEMA_SQL) schema/sql2c.sh
 	$(SHELL) $(srcdir)/schema/sql2c.sh $@ `for f in $(SCHEMA_SQL); do echo $(srcdir)/$$f; done`
 BUILT_SOURCES += controller/schema-sql.c
 CLEANFILES += controller/schema-sql.c
+
+# JSON Schema of request files, for editors (yaml-language-server, VS Code);
+# lib/request.c is the authority.
+dist_pkgdata_DATA += schema/request.schema.json

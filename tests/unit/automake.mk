@@ -10,3 +10,12 @@ tests_unit_test_controller_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
 tests_unit_test_controller_CFLAGS = $(controller_libcontroller_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_controller_LDADD = controller/libcontroller.la $(CMOCKA_LIBS)
 endif
+
+# lib/request.c: sizes, dates, names, the text check, limits (messages: tests/golden).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-request
+TESTS += tests/unit/test-request
+tests_unit_test_request_SOURCES = tests/unit/test-request.c
+tests_unit_test_request_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
+tests_unit_test_request_LDADD = lib/libyunguan.la $(CMOCKA_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
+endif
