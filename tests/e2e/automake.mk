@@ -1,1 +1,3 @@
 # tests/e2e
+TESTS += tests/e2e/cli-offline.sh
+EXTRA_DIST += tests/e2e/cli-offline.sh
