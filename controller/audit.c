@@ -42,21 +42,32 @@ void audit_entry_hash(const char *prev_hash, const char *at, const char *actor,
     hex_encode(digest, sizeof digest, out);
 }
 
-int audit_chain_load(struct store_conn *conn, struct audit_chain *ret_chain)
+static int chain_read(struct store_conn *conn, const char *sql, struct audit_chain *chain)
 {
-    sqlite3_stmt *st = store_stmt(conn, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+    sqlite3_stmt *st = store_stmt(conn, sql);
     if (!st)
         return -EIO;
-    struct audit_chain chain = { 0 };
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        chain.last_id = sqlite3_column_int64(st, 0);
-        snprintf(chain.last_hash, sizeof chain.last_hash, "%s", store_column_text(st, 1));
-    } else if (rc != SQLITE_DONE) {
-        sqlite3_reset(st);
-        return -EIO;
+        chain->last_id = sqlite3_column_int64(st, 0);
+        snprintf(chain->last_hash, sizeof chain->last_hash, "%s", store_column_text(st, 1));
     }
     sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int audit_chain_load(struct store_conn *conn, struct audit_chain *ret_chain)
+{
+    /* The chain goes on from the head, not from the newest row: were the
+     * newest entries deleted while the daemon was down, continuing from the
+     * last row would overwrite the head to match and hide the deletion.
+     * The head is written in the same transaction as every entry. */
+    struct audit_chain chain = { 0 };
+    int r = chain_read(conn, "SELECT last_id, last_hash FROM audit_head WHERE singleton = 1", &chain);
+    if (r == 0)
+        r = chain_read(conn, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &chain);
+    if (r < 0)
+        return r;
     *ret_chain = chain;
     return 0;
 }
