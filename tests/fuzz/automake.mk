@@ -1,1 +1,99 @@
-# tests/fuzz
+# tests/fuzz: libFuzzer targets with seed corpora (systemd style).
+# With --enable-fuzzing (CC=clang) fuzz-request is a real fuzzer; run it with
+# tests/fuzz/run-fuzz.sh.  Otherwise the same target is linked with
+# fuzz-main.c, which replays the seed corpus in "make check", so every crash
+# once found (saved as a named seed) stays a regression test.
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-request
+tests_fuzz_fuzz_request_SOURCES = tests/fuzz/fuzz-request.c
+tests_fuzz_fuzz_request_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+else
+check_PROGRAMS += tests/fuzz/fuzz-request
+TESTS += tests/fuzz/fuzz-request
+tests_fuzz_fuzz_request_SOURCES = tests/fuzz/fuzz-request.c tests/fuzz/fuzz-main.c
+endif
+tests_fuzz_fuzz_request_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus/request"'
+tests_fuzz_fuzz_request_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
+EXTRA_DIST += tests/fuzz/run-fuzz.sh tests/fuzz/request.dict
+EXTRA_DIST += \
+	tests/fuzz/corpus/request/alias-merge-key.yaml \
+	tests/fuzz/corpus/request/anchor-alias.yaml \
+	tests/fuzz/corpus/request/bad-names.yaml \
+	tests/fuzz/corpus/request/billion-laughs.yaml \
+	tests/fuzz/corpus/request/control-character.yaml \
+	tests/fuzz/corpus/request/count-vcpus-out-of-range.yaml \
+	tests/fuzz/corpus/request/custom-tags.yaml \
+	tests/fuzz/corpus/request/duplicate-key-flow.yaml \
+	tests/fuzz/corpus/request/duplicate-key.yaml \
+	tests/fuzz/corpus/request/duplicate-vm-name.yaml \
+	tests/fuzz/corpus/request/empty-document.yaml \
+	tests/fuzz/corpus/request/empty-file.yaml \
+	tests/fuzz/corpus/request/invalid-utf8-gbk.yaml \
+	tests/fuzz/corpus/request/invalid-utf8-overlong.yaml \
+	tests/fuzz/corpus/request/invalid-utf8-surrogate.yaml \
+	tests/fuzz/corpus/request/ipv6-bad-value.yaml \
+	tests/fuzz/corpus/request/ipv6-case.yaml \
+	tests/fuzz/corpus/request/key-not-a-string.yaml \
+	tests/fuzz/corpus/request/lease-month-13.yaml \
+	tests/fuzz/corpus/request/lease-not-a-real-date.yaml \
+	tests/fuzz/corpus/request/lease-not-leap-year.yaml \
+	tests/fuzz/corpus/request/lease-timestamp.yaml \
+	tests/fuzz/corpus/request/lease-wrong-format.yaml \
+	tests/fuzz/corpus/request/missing-metadata-and-spec-fields.yaml \
+	tests/fuzz/corpus/request/missing-nested-fields.yaml \
+	tests/fuzz/corpus/request/missing-top-level.yaml \
+	tests/fuzz/corpus/request/multi-document.yaml \
+	tests/fuzz/corpus/request/nul-byte.yaml \
+	tests/fuzz/corpus/request/nul-escape.yaml \
+	tests/fuzz/corpus/request/null-document.yaml \
+	tests/fuzz/corpus/request/purpose-empty.yaml \
+	tests/fuzz/corpus/request/purpose-too-long.yaml \
+	tests/fuzz/corpus/request/security-level-not-integer.yaml \
+	tests/fuzz/corpus/request/security-level-out-of-range.yaml \
+	tests/fuzz/corpus/request/size-out-of-range.yaml \
+	tests/fuzz/corpus/request/syntax-error-indentation.yaml \
+	tests/fuzz/corpus/request/syntax-error-unclosed.yaml \
+	tests/fuzz/corpus/request/syntax-error.input.json \
+	tests/fuzz/corpus/request/too-deep.yaml \
+	tests/fuzz/corpus/request/too-many-nodes.yaml \
+	tests/fuzz/corpus/request/too-many-problems.yaml \
+	tests/fuzz/corpus/request/top-level-scalar.yaml \
+	tests/fuzz/corpus/request/top-level-sequence.yaml \
+	tests/fuzz/corpus/request/unit-case.yaml \
+	tests/fuzz/corpus/request/unit-decimal-and-short.yaml \
+	tests/fuzz/corpus/request/unit-gb.yaml \
+	tests/fuzz/corpus/request/unit-malformed.yaml \
+	tests/fuzz/corpus/request/unit-missing.yaml \
+	tests/fuzz/corpus/request/unit-other-binary.yaml \
+	tests/fuzz/corpus/request/unknown-key-case.yaml \
+	tests/fuzz/corpus/request/unknown-key-hint.yaml \
+	tests/fuzz/corpus/request/unknown-key-list.yaml \
+	tests/fuzz/corpus/request/unknown-keys.input.json \
+	tests/fuzz/corpus/request/utf16.yaml \
+	tests/fuzz/corpus/request/valid-block-scalars.yaml \
+	tests/fuzz/corpus/request/valid-block-style.yaml \
+	tests/fuzz/corpus/request/valid-bom-crlf-chinese.yaml \
+	tests/fuzz/corpus/request/valid-compact.input.json \
+	tests/fuzz/corpus/request/valid-design-example.yaml \
+	tests/fuzz/corpus/request/valid-flow-style.yaml \
+	tests/fuzz/corpus/request/valid-ipv6-off.yaml \
+	tests/fuzz/corpus/request/valid-json-design-example.input.json \
+	tests/fuzz/corpus/request/valid-leap-day.yaml \
+	tests/fuzz/corpus/request/valid-limits.yaml \
+	tests/fuzz/corpus/request/valid-minimal.yaml \
+	tests/fuzz/corpus/request/valid-quoted-and-markers.yaml \
+	tests/fuzz/corpus/request/valid-standard-tags.yaml \
+	tests/fuzz/corpus/request/valid-tabs.input.json \
+	tests/fuzz/corpus/request/valid-units.yaml \
+	tests/fuzz/corpus/request/vms-empty-value.yaml \
+	tests/fuzz/corpus/request/vms-item-not-mapping.yaml \
+	tests/fuzz/corpus/request/vms-missing.yaml \
+	tests/fuzz/corpus/request/vms-too-many-groups.yaml \
+	tests/fuzz/corpus/request/wrong-api-version-and-kind.yaml \
+	tests/fuzz/corpus/request/wrong-type-integer.yaml \
+	tests/fuzz/corpus/request/wrong-type-mapping.yaml \
+	tests/fuzz/corpus/request/wrong-type-quoted-integer.yaml \
+	tests/fuzz/corpus/request/wrong-type-sequence.yaml \
+	tests/fuzz/corpus/request/wrong-type-string.yaml \
+	tests/fuzz/corpus/request/wrong-types.input.json
