@@ -73,6 +73,40 @@ static int exec_sql(sqlite3 *db, const char *sql, char **ret_errmsg)
     return 0;
 }
 
+static int read_user_version(sqlite3 *db, int *ret_version, char **ret_errmsg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+        *ret_errmsg = xstrdup(sqlite3_errmsg(db));
+        return -EIO;
+    }
+    int version = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    *ret_version = version;
+    return 0;
+}
+
+/* A database newer than this program is refused before anything in it is
+ * changed: even journal_mode=WAL rewrites the file header. */
+static int check_not_newer(sqlite3 *db, const char *path, char **ret_errmsg)
+{
+    int version, latest = store_latest_version();
+    char *err = NULL;
+    if (read_user_version(db, &version, &err) < 0) {
+        *ret_errmsg = xasprintf("cannot read the schema version of '%s': %s", path, err);
+        free(err);
+        return -EIO;
+    }
+    if (version > latest) {
+        *ret_errmsg = xasprintf("the database is at schema version %d, newer than this "
+                                "yunguand knows (%d); use a newer yunguand", version, latest);
+        return -EPROTO;
+    }
+    return 0;
+}
+
 static int store_conn_open(const char *path, bool readonly, struct store_conn **ret, char **ret_errmsg)
 {
     struct store_conn *c = xcalloc(1, sizeof *c);
@@ -86,6 +120,11 @@ static int store_conn_open(const char *path, bool readonly, struct store_conn **
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, 10000);
+    int r = readonly ? 0 : check_not_newer(c->db, path, ret_errmsg);
+    if (r < 0) {
+        store_conn_free(c);
+        return r;
+    }
     /* WAL + FULL: an acknowledged commit survives a power cut. */
     const char *pragmas = readonly
         ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
@@ -152,25 +191,13 @@ int store_latest_version(void)
 }
 
 /* Apply every migration newer than the database, each in one transaction
- * together with its user_version bump. */
+ * together with its user_version bump.  (A database newer than we know was
+ * refused when the connection was opened, before anything was written.) */
 static int store_migrate(struct store_conn *c, int *ret_version, char **ret_errmsg)
 {
-    sqlite3_stmt *st;
-    int version = 0;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
-        *ret_errmsg = xstrdup(sqlite3_errmsg(c->db));
+    int version;
+    if (read_user_version(c->db, &version, ret_errmsg) < 0)
         return -EIO;
-    }
-    if (sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-
-    int latest = store_latest_version();
-    if (version > latest) {
-        *ret_errmsg = xasprintf("the database is at schema version %d, newer than this "
-                                "yunguand knows (%d); use a newer yunguand", version, latest);
-        return -EPROTO;
-    }
     for (size_t i = 0; i < store_n_migrations; i++) {
         const struct store_migration *m = &store_migrations[i];
         if (m->version <= version)
