@@ -119,8 +119,8 @@ char *cli_sanitize(const char *s);
 /* "24 GiB", "1.5 GiB", "512 MiB", "4 TiB" */
 char *cli_format_mib(int64_t mib);
 char *cli_format_gib(int64_t gib);
-/* String member or "-" when missing/null; integers and booleans as text. */
-const char *cli_json_str(const json_t *obj, const char *key);
+/* Any member as text for a table ("-" when missing, null or empty),
+ * control characters made harmless. */
 char *cli_json_text(const json_t *obj, const char *key);
 json_int_t cli_json_int(const json_t *obj, const char *key);
 

@@ -161,19 +161,13 @@ char *cli_format_gib(int64_t gib)
     return format_units(gib, units, YG_ARRAY_SIZE(units));
 }
 
-const char *cli_json_str(const json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s ? s : "-";
-}
-
 char *cli_json_text(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v))
         return xstrdup("-");
     if (json_is_string(v))
-        return cli_sanitize(json_string_value(v));
+        return cli_sanitize(*json_string_value(v) ? json_string_value(v) : "-");
     if (json_is_integer(v))
         return xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
     if (json_is_true(v))
