@@ -162,9 +162,10 @@ static void print_help(FILE *f)
         for (size_t i = 0; i < groups[g]->n_commands; i++) {
             const struct cli_command *cmd = &groups[g]->commands[i];
             _cleanup_free_ char *name = xasprintf("%s %s", cmd->group, cmd->name);
-            fprintf(f, "  %-17s %s\n", name, cmd->summary);
+            fprintf(f, "  %-18s %s\n", name, cmd->summary);
         }
     }
+    fprintf(f, "  %-18s %s\n", "help [GROUP [CMD]]", "Describe a group of commands or one command.");
     fputs("\n"
           "Global options (before the command):\n"
           "      --server URL       controller URL (default " CLI_DEFAULT_SERVER ")\n"
