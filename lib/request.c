@@ -523,6 +523,32 @@ struct builder {
     unsigned n_documents;
 };
 
+/* The field path of the node the next event makes ("spec.vms[1]"), for
+ * problems found while building; "" at the top or inside a complex key. */
+static char *builder_path(const struct builder *b)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    for (size_t i = 0; i < b->depth; i++) {
+        const struct node *p = b->stack[i];
+        /* The child we are in: the last one, or for the innermost
+         * container the one about to be added. */
+        size_t idx = i + 1 < b->depth ? p->n_children - 1 : p->n_children;
+        if (p->kind == NODE_SEQUENCE) {
+            strbuf_printf(&sb, "[%zu]", idx);
+            continue;
+        }
+        if (idx % 2 == 0)
+            break;              /* a key, not a value */
+        const struct node *k = p->children[idx - 1];
+        if (k->kind != NODE_SCALAR)
+            break;
+        _cleanup_free_ char *shown = show(k->text, k->len);
+        strbuf_printf(&sb, "%s%s", sb.len ? "." : "", shown);
+    }
+    return strbuf_steal(&sb);
+}
+
 static const char *const scalar_tags[] = { "str", "int", "float", "bool", "null", "timestamp" };
 
 /* Check an explicit tag; reports and returns false when it is not allowed.
@@ -536,8 +562,9 @@ static bool check_tag(struct builder *b, const yaml_event_t *ev, const char *tag
     int line = (int) ev->start_mark.line + 1, column = (int) ev->start_mark.column + 1;
     size_t plen = strlen(YAML_TAG_PREFIX);
     _cleanup_free_ char *shown = tag_show(tag);
+    _cleanup_free_ char *path = builder_path(b);
     if (strncmp(tag, YAML_TAG_PREFIX, plen)) {
-        problem_at(b->ctx, line, column, NULL,
+        problem_at(b->ctx, line, column, path,
                    "tag '%s' is not allowed; a request may only use the standard tags "
                    "!!str, !!int, !!float, !!bool, !!null, !!timestamp, !!map and !!seq",
                    shown);
@@ -556,14 +583,14 @@ static bool check_tag(struct builder *b, const yaml_event_t *ev, const char *tag
         fits = kind == (streq(name, "map") ? NODE_MAPPING : NODE_SEQUENCE);
     }
     if (!standard) {
-        problem_at(b->ctx, line, column, NULL,
+        problem_at(b->ctx, line, column, path,
                    "tag '%s' is not allowed; a request may only use the standard tags "
                    "!!str, !!int, !!float, !!bool, !!null, !!timestamp, !!map and !!seq",
                    shown);
         return false;
     }
     if (!fits) {
-        problem_at(b->ctx, line, column, NULL, "tag '%s' does not fit a %s", shown,
+        problem_at(b->ctx, line, column, path, "tag '%s' does not fit a %s", shown,
                    kind == NODE_SCALAR ? "scalar" :
                    kind == NODE_MAPPING ? "mapping" : "sequence");
         return false;
@@ -586,9 +613,11 @@ static int builder_fatal(struct builder *b, const yaml_event_t *ev, const char *
 static int builder_fatal(struct builder *b, const yaml_event_t *ev, const char *fmt, ...)
 {
     va_list ap;
+    /* A second document has no path; anything else is inside this one. */
+    _cleanup_free_ char *path = ev->type == YAML_DOCUMENT_START_EVENT ? NULL : builder_path(b);
     va_start(ap, fmt);
     problem_vadd(b->ctx, (int) ev->start_mark.line + 1, (int) ev->start_mark.column + 1,
-                 NULL, fmt, ap);
+                 path, fmt, ap);
     va_end(ap);
     return -EINVAL;
 }
