@@ -30,6 +30,17 @@ void api_tokens_revoke(struct api_call *call, const struct api_route_args *args)
 void api_audit_list(struct api_call *call, const struct api_route_args *args);
 void api_audit_verify(struct api_call *call, const struct api_route_args *args);
 
+/* api-readiness.c */
+void api_hosts_enrollment(struct api_call *call, const struct api_route_args *args);
+void api_agents_enroll(struct api_call *call, const struct api_route_args *args);
+void api_agents_segments(struct api_call *call, const struct api_route_args *args);
+void api_agents_report(struct api_call *call, const struct api_route_args *args);
+void api_segments_list(struct api_call *call, const struct api_route_args *args);
+void api_segments_show(struct api_call *call, const struct api_route_args *args);
+void api_segments_history(struct api_call *call, const struct api_route_args *args);
+void api_segments_waive(struct api_call *call, const struct api_route_args *args);
+void api_progress(struct api_call *call, const struct api_route_args *args);
+
 /* api-metrics.c */
 void api_healthz(struct api_call *call, const struct api_route_args *args);
 void api_metrics(struct api_call *call, const struct api_route_args *args);

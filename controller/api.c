@@ -33,6 +33,7 @@ struct route {
 #define R_REQUEST_VIEWERS (R_OPS | ROLE_BIT(ROLE_AUDITOR) | ROLE_BIT(ROLE_DEPARTMENT))
 #define R_ADMIN ROLE_BIT(ROLE_ADMIN)
 #define R_AUDIT (ROLE_BIT(ROLE_ADMIN) | ROLE_BIT(ROLE_AUDITOR))
+#define R_NETOPS (ROLE_BIT(ROLE_ADMIN) | ROLE_BIT(ROLE_NETOPS))
 
 /* Roles are enforced here for every endpoint; the lifecycle table narrows
  * them further per transition (who may approve, who may withdraw). */
@@ -53,6 +54,16 @@ static const struct route routes[] = {
     { "DELETE", "/api/v1/tokens/{id}",             api_tokens_revoke,   R_ADMIN,           BODY_NONE },
     { "GET",    "/api/v1/audit",                   api_audit_list,      R_AUDIT,           BODY_NONE },
     { "GET",    "/api/v1/audit/verify",            api_audit_verify,    R_AUDIT,           BODY_NONE },
+    /* Hosts' agents and dual-stack readiness (doc/AGENT.md). */
+    { "POST",   "/api/v1/hosts/{name}/enrollment", api_hosts_enrollment, R_ADMIN,          BODY_NONE },
+    { "POST",   "/api/v1/agents/enroll",           api_agents_enroll,   0,                 BODY_JSON },
+    { "GET",    "/api/v1/agents/self/segments",    api_agents_segments, ROLE_BIT(ROLE_AGENT), BODY_NONE },
+    { "POST",   "/api/v1/agents/self/reports",     api_agents_report,   ROLE_BIT(ROLE_AGENT), BODY_DOCUMENT },
+    { "GET",    "/api/v1/segments",                api_segments_list,   R_READERS | ROLE_BIT(ROLE_DEPARTMENT), BODY_NONE },
+    { "GET",    "/api/v1/segments/{name}",         api_segments_show,   R_READERS | ROLE_BIT(ROLE_DEPARTMENT), BODY_NONE },
+    { "GET",    "/api/v1/segments/{name}/history", api_segments_history, R_READERS | ROLE_BIT(ROLE_DEPARTMENT), BODY_NONE },
+    { "POST",   "/api/v1/segments/{name}/waivers", api_segments_waive,  R_NETOPS,          BODY_JSON },
+    { "GET",    "/api/v1/progress",                api_progress,        R_READERS | ROLE_BIT(ROLE_DEPARTMENT), BODY_NONE },
 };
 
 /* Latency histogram bounds, seconds. */
@@ -508,7 +519,6 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_connections,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 128 * 1024,
-                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                                 MHD_OPTION_END);
     if (!srv->mhd) {

@@ -35,7 +35,7 @@ int auth_lookup(struct store_conn *conn, const char *secret, struct principal *r
         return -ENOENT;
     sha256_hex(secret, len, hash);
     sqlite3_stmt *st = store_stmt(conn,
-        "SELECT t.id, t.role, t.department_id, d.name FROM tokens t "
+        "SELECT t.id, t.role, t.department_id, d.name, t.host_id FROM tokens t "
         "LEFT JOIN departments d ON d.id = t.department_id "
         "WHERE t.secret_sha256 = ?1 AND t.revoked_at IS NULL");
     if (!st)
@@ -51,6 +51,7 @@ int auth_lookup(struct store_conn *conn, const char *secret, struct principal *r
     int role = role_from_string(store_column_text(st, 1));
     p.department_id = sqlite3_column_int64(st, 2);
     snprintf(p.department, sizeof p.department, "%s", store_column_text(st, 3));
+    p.host_id = sqlite3_column_int64(st, 4);
     snprintf(p.actor, sizeof p.actor, "token:%lld", (long long) p.token_id);
     sqlite3_reset(st);
     if (role < 0)
@@ -77,8 +78,9 @@ static void base64url(const uint8_t *in, size_t n, char *out)
     out[o] = '\0';
 }
 
-int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enum role role,
-                          int64_t department_id, const char *description, char **ret_secret)
+static int64_t token_insert(struct store_txn *txn, const struct principal *by, enum role role,
+                            int64_t department_id, int64_t host_id, const char *description,
+                            char **ret_secret)
 {
     struct store_conn *conn = store_txn_conn(txn);
     uint8_t raw[32];
@@ -92,8 +94,8 @@ int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enu
     format_utc_now(at);
 
     sqlite3_stmt *st = store_stmt(conn,
-        "INSERT INTO tokens (secret_sha256, role, department_id, description, created_at, created_by) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        "INSERT INTO tokens (secret_sha256, role, department_id, description, created_at, created_by, "
+        "  host_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, hash);
@@ -103,6 +105,8 @@ int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enu
     store_bind_text(st, 4, description ? description : "");
     store_bind_text(st, 5, at);
     store_bind_text(st, 6, by->actor);
+    if (host_id > 0)
+        sqlite3_bind_int64(st, 7, host_id);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -119,6 +123,18 @@ int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enu
     return id;
 }
 
+int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enum role role,
+                          int64_t department_id, const char *description, char **ret_secret)
+{
+    return token_insert(txn, by, role, department_id, 0, description, ret_secret);
+}
+
+int64_t auth_agent_token_create(struct store_txn *txn, const struct principal *by, int64_t host_id,
+                                const char *description, char **ret_secret)
+{
+    return token_insert(txn, by, ROLE_AGENT, 0, host_id, description, ret_secret);
+}
+
 static json_t *token_row_json(sqlite3_stmt *st)
 {
     json_t *t = json_pack("{s:I, s:s, s:s?, s:s, s:s, s:s}",
@@ -132,12 +148,17 @@ static json_t *token_row_json(sqlite3_stmt *st)
         json_object_set_new(t, "department", json_null());
     const char *revoked = (const char *) sqlite3_column_text(st, 6);
     json_object_set_new(t, "revoked_at", revoked ? json_string(revoked) : json_null());
+    const char *host = (const char *) sqlite3_column_text(st, 7);
+    if (host)
+        json_object_set_new(t, "host", json_string(host));
     return t;
 }
 
 #define TOKEN_COLUMNS \
-    "SELECT t.id, t.role, d.name, t.description, t.created_at, t.created_by, t.revoked_at " \
-    "FROM tokens t LEFT JOIN departments d ON d.id = t.department_id "
+    "SELECT t.id, t.role, d.name, t.description, t.created_at, t.created_by, t.revoked_at, " \
+    "       h.name " \
+    "FROM tokens t LEFT JOIN departments d ON d.id = t.department_id " \
+    "LEFT JOIN hosts h ON h.id = t.host_id "
 
 json_t *auth_token_json(struct store_conn *conn, int64_t id)
 {

@@ -30,6 +30,7 @@ struct principal {
     int64_t token_id;
     enum role role;
     int64_t department_id;      /* department role only, else 0 */
+    int64_t host_id;            /* agent role only, else 0 */
     char department[64];        /* its name, "" otherwise */
     char actor[32];             /* "token:ID", or "system" */
 };
@@ -41,6 +42,10 @@ int auth_lookup(struct store_conn *conn, const char *secret, struct principal *r
  * Returns the new id (> 0) or -errno.  Audited. */
 int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enum role role,
                           int64_t department_id, const char *description, char **ret_secret);
+
+/* An agent's token, bound to its host (at enrollment).  Audited. */
+int64_t auth_agent_token_create(struct store_txn *txn, const struct principal *by, int64_t host_id,
+                                const char *description, char **ret_secret);
 
 /* Token row as JSON (never the hash). NULL when there is no such token. */
 json_t *auth_token_json(struct store_conn *conn, int64_t id);

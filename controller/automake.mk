@@ -4,6 +4,7 @@ noinst_LTLIBRARIES += controller/libcontroller.la
 controller_libcontroller_la_SOURCES = \
 	controller/api.c controller/api.h controller/api-handlers.h \
 	controller/api-admin.c controller/api-metrics.c controller/api-requests.c \
+	controller/api-readiness.c controller/readiness.c controller/readiness.h \
 	controller/audit.c controller/audit.h \
 	controller/auth.c controller/auth.h \
 	controller/config.c controller/config.h \

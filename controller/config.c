@@ -19,6 +19,7 @@ void yunguand_config_defaults(struct yunguand_config *cfg)
     cfg->log_level = xstrdup("info");
     cfg->max_body_bytes = REQUEST_MAX_BYTES;
     cfg->http_threads = 2;
+    cfg->heartbeat_seconds = 10;
 }
 
 void yunguand_config_free(struct yunguand_config *cfg)
@@ -114,6 +115,16 @@ int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct y
         } else if (streq(key, "log_level")) {
             free(cfg->log_level);
             cfg->log_level = xstrdup(val);
+        } else if (streq(key, "heartbeat_seconds")) {
+            errno = 0;
+            unsigned long n = strtoul(val, &end, 10);
+            if (errno || *end || !*val || n < 1 || n > 3600) {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          "expected seconds from 1 to 3600");
+                r = -EINVAL;
+            } else {
+                cfg->heartbeat_seconds = (int) n;
+            }
         } else if (streq(key, "max_body_bytes") || streq(key, "http_threads")) {
             errno = 0;
             unsigned long n = strtoul(val, &end, 10);
@@ -131,7 +142,7 @@ int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct y
         } else {
             *ret_error = config_error(path, &k->start_mark, key,
                                       "unknown key; the keys are listen, database, admin_token_file, "
-                                      "log_level, max_body_bytes and http_threads");
+                                      "log_level, max_body_bytes, http_threads and heartbeat_seconds");
             r = -EINVAL;
         }
     }

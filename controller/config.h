@@ -15,6 +15,7 @@ struct yunguand_config {
     char *log_level;
     size_t max_body_bytes;
     unsigned http_threads;
+    int heartbeat_seconds;      /* agents report at least this often */
 };
 
 void yunguand_config_defaults(struct yunguand_config *cfg);

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "config.h"
 #include "log.h"
+#include "readiness.h"
 #include "store.h"
 #include "util.h"
 
@@ -39,6 +40,8 @@ static void usage(FILE *f)
         "      --admin-token-file PATH  where the first admin token is written\n"
         "                               (default: admin.token beside the database)\n"
         "      --log-level LEVEL        err, warn, info or debug (default info)\n"
+        "      --heartbeat-seconds N    agents report at least every N seconds; a host\n"
+        "                               is stale after 3 missed heartbeats (default 10)\n"
         "  -h, --help                   show this help and exit\n"
         "  -V, --version                show the version and exit\n"
         "\n"
@@ -131,11 +134,13 @@ int main(int argc, char **argv)
         { "listen", required_argument, NULL, 'l' },
         { "admin-token-file", required_argument, NULL, 'A' },
         { "log-level", required_argument, NULL, 'L' },
+        { "heartbeat-seconds", required_argument, NULL, 'H' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
     };
-    const char *config_path = NULL, *db = NULL, *listen = NULL, *token_file = NULL, *level = NULL;
+    const char *config_path = NULL, *db = NULL, *listen = NULL, *token_file = NULL, *level = NULL,
+               *heartbeat = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "c:d:l:hV", options, NULL)) != -1) {
         switch (c) {
@@ -144,6 +149,7 @@ int main(int argc, char **argv)
         case 'l': listen = optarg; break;
         case 'A': token_file = optarg; break;
         case 'L': level = optarg; break;
+        case 'H': heartbeat = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("yunguand %s\n", PACKAGE_VERSION); return 0;
         default:
@@ -178,6 +184,17 @@ int main(int argc, char **argv)
         yunguand_config_free(&cfg);
         return 2;
     }
+    if (heartbeat) {
+        char *end;
+        long n = strtol(heartbeat, &end, 10);
+        if (*end || !*heartbeat || n < 1 || n > 3600) {
+            fprintf(stderr, "yunguand: --heartbeat-seconds '%s' is not a number of seconds from 1 to 3600\n",
+                    heartbeat);
+            yunguand_config_free(&cfg);
+            return 2;
+        }
+        cfg.heartbeat_seconds = (int) n;
+    }
     if (token_file) {
         free(cfg.admin_token_file);
         cfg.admin_token_file = xstrdup(token_file);
@@ -211,6 +228,7 @@ int main(int argc, char **argv)
     int status = 1;
     struct store *store = NULL;
     struct api_server *api = NULL;
+    struct readiness_sweeper *sweeper = NULL;
     char *err = NULL;
     if (store_open(cfg.database, &store, &err) < 0) {
         log_err(LOG_DOMAIN, "%s", err);
@@ -234,6 +252,8 @@ int main(int argc, char **argv)
     log_info(LOG_DOMAIN, "serving the API on %s%s%s:%u", strchr(cfg.listen_address, ':') ? "[" : "",
              cfg.listen_address, strchr(cfg.listen_address, ':') ? "]" : "",
              (unsigned) api_bound_port(api));
+    readiness_set_heartbeat(cfg.heartbeat_seconds);
+    sweeper = readiness_sweeper_start(store);
     notify_ready();
 
     for (;;) {
@@ -251,6 +271,7 @@ int main(int argc, char **argv)
 out:
     /* Finish the writes already accepted (their connections are resumed
      * and answered), then stop serving, then close the store. */
+    readiness_sweeper_stop(sweeper);
     if (store)
         store_shutdown(store);
     api_stop(api);

@@ -11,11 +11,16 @@ CREATE TABLE segments (
     slaac         INTEGER NOT NULL DEFAULT 0,
     interface     TEXT NOT NULL,            -- host bridge / interface name
     target_date   TEXT,                     -- YYYY-MM-DD
-    -- Derived from the host reports; kept so that changes can be noticed
-    -- (history, the regressed flag), recomputed whenever a report changes.
-    state         TEXT NOT NULL DEFAULT 'v4-only',
-    regressed     INTEGER NOT NULL DEFAULT 0,
-    state_since   TEXT NOT NULL,
+    -- Derived from the host reports by controller/readiness.c, recomputed
+    -- in the same transaction as any report, waiver or plan change that
+    -- affects it (and by the staleness sweep), so that changes can be
+    -- noticed (history, audit, the regressed flag) and lists stay cheap.
+    state            TEXT NOT NULL DEFAULT 'v4-only',
+    regressed        INTEGER NOT NULL DEFAULT 0,
+    hosts_ready      INTEGER NOT NULL DEFAULT 0,
+    hosts_total      INTEGER NOT NULL DEFAULT 0,
+    blocking_reason  TEXT,                  -- the most common reason hosts are held back
+    state_since      TEXT NOT NULL,
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
     CHECK ((ipv6_prefix IS NULL) = (ipv6_gateway IS NULL))
@@ -34,8 +39,10 @@ CREATE TABLE hosts (
     drained         INTEGER NOT NULL DEFAULT 0,
     last_seq        INTEGER NOT NULL DEFAULT 0,     -- last agent report applied
     last_report_at  TEXT,
+    last_report_epoch INTEGER,                      -- freshness of every result of this host
     created_at      TEXT NOT NULL
 );
+CREATE INDEX hosts_last_report ON hosts(last_report_epoch);
 
 -- Which hosts carry which segment, with their planned addresses.
 CREATE TABLE host_segments (
@@ -43,11 +50,11 @@ CREATE TABLE host_segments (
     segment_id    INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
     ipv4_address  TEXT,
     ipv6_address  TEXT,
-    -- The latest evaluation the host's agent reported for this segment.
+    -- The latest evaluation the host's agent reported for this segment
+    -- (fresh as long as hosts.last_report_epoch is).
     status        TEXT,                     -- pass | warn | fail; NULL: never reported
     checks        TEXT,                     -- JSON array of {check,severity,reason,message}
-    reported_at   TEXT,
-    reported_epoch INTEGER,
+    changed_at    TEXT,                     -- when status or checks last changed
     PRIMARY KEY (host_id, segment_id)
 );
 CREATE INDEX host_segments_segment ON host_segments(segment_id, host_id);
