@@ -19,3 +19,13 @@ tests_unit_test_request_SOURCES = tests/unit/test-request.c
 tests_unit_test_request_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 tests_unit_test_request_LDADD = lib/libyunguan.la $(CMOCKA_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
 endif
+
+# controller/readiness.c
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-readiness
+TESTS += tests/unit/test-readiness
+tests_unit_test_readiness_SOURCES = tests/unit/test-readiness.c
+tests_unit_test_readiness_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+tests_unit_test_readiness_CFLAGS = $(controller_libcontroller_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_readiness_LDADD = controller/libcontroller.la $(CMOCKA_LIBS)
+endif

@@ -1,0 +1,273 @@
+/* Readiness: report ingestion (seq dedup), segment states, staleness,
+ * waivers, the regressed flag, history and audit — on a real SQLite file. */
+#include <config.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "audit.h"
+#include "auth.h"
+#include "readiness.h"
+#include "store.h"
+#include "util.h"
+
+struct fixture {
+    char dir[64], path[128];
+    struct store *store;
+};
+
+static const int64_t T0 = 1900000000;     /* a fixed "now" */
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/yg-ready-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/y.db", f->dir);
+    char *err = NULL;
+    if (store_open(f->path, &f->store, &err) < 0)
+        return -1;
+    readiness_set_heartbeat(10);
+    /* One segment with IPv6, one without; three hosts on the first. */
+    sqlite3 *db;
+    sqlite3_open(f->path, &db);
+    int rc = sqlite3_exec(db,
+        "INSERT INTO segments (id, name, ipv4_prefix, ipv4_gateway, ipv6_prefix, ipv6_gateway, interface,"
+        "  state_since, created_at, updated_at, target_date) VALUES"
+        " (1, 'health-dmz', '198.51.100.0/24', '198.51.100.1', '2001:db8:10::/64', '2001:db8:10::1', 'br0',"
+        "  'x', 'x', 'x', '2026-12-31'),"
+        " (2, 'police-lan', '203.0.113.0/24', '203.0.113.1', NULL, NULL, 'br1', 'x', 'x', 'x', '2026-12-31');"
+        "INSERT INTO segment_departments VALUES (1, 'health'), (2, 'police');"
+        "INSERT INTO hosts (id, name, created_at) VALUES (1, 'hv01', 'x'), (2, 'hv02', 'x'), (3, 'hv03', 'x');"
+        "INSERT INTO host_segments (host_id, segment_id) VALUES (1, 1), (2, 1), (3, 1), (3, 2);",
+        NULL, NULL, NULL);
+    sqlite3_close(db);
+    if (rc != SQLITE_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+struct ingest_ctx {
+    struct principal agent;
+    json_t *report;
+    int64_t now;
+    json_t *answer;
+};
+
+static int ingest_run(struct store_txn *txn, void *ctx)
+{
+    struct ingest_ctx *c = ctx;
+    struct yg_error *e = NULL;
+    int r = readiness_ingest(txn, &c->agent, c->report, c->now, &c->answer, &e);
+    yg_error_free(e);
+    return r;
+}
+
+/* Report for HOST: seq, and the failing reason (NULL: all pass). */
+static bool report(struct fixture *f, int64_t host_id, int64_t seq, const char *fail_reason,
+                   int64_t now)
+{
+    json_t *checks = json_pack("[{s:s, s:s, s:s}]", "check", "ipv6-global-address",
+                               "severity", "pass", "reason", "OK");
+    if (fail_reason)
+        json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:s}", "check", "ipv6-default-route",
+                                                "severity", "fail", "reason", fail_reason,
+                                                "message", "no route"));
+    struct ingest_ctx c = { .agent = { .role = ROLE_AGENT, .host_id = host_id, .actor = "token:9" },
+                            .now = now };
+    c.report = json_pack("{s:I, s:[{s:s, s:o}]}", "seq", (json_int_t) seq, "segments",
+                         "name", "health-dmz", "checks", checks);
+    assert_null(readiness_report_check(c.report));
+    assert_int_equal(store_run(f->store, ingest_run, &c), 0);
+    bool applied = json_is_true(json_object_get(c.answer, "applied"));
+    json_decref(c.answer);
+    json_decref(c.report);
+    return applied;
+}
+
+static json_t *segment(struct fixture *f, const char *name, int64_t now)
+{
+    json_t *s = readiness_segment_json(store_reader(f->store), name, now);
+    assert_non_null(s);
+    return s;
+}
+
+static const char *state_of(json_t *s) { return json_string_value(json_object_get(s, "state")); }
+
+static void test_states(void **state)
+{
+    struct fixture *f = *state;
+    json_t *s = segment(f, "police-lan", T0);
+    assert_string_equal(state_of(s), "v4-only");
+    json_decref(s);
+
+    /* Nobody reported: v6-planned (recomputed by the first report below). */
+    assert_true(report(f, 1, 1, NULL, T0));
+    s = segment(f, "health-dmz", T0);
+    assert_string_equal(state_of(s), "dual-stack-partial");
+    assert_string_equal(json_string_value(json_object_get(s, "blocking_reason")), "NO_REPORT");
+    json_decref(s);
+
+    assert_true(report(f, 2, 1, "NO_IPV6_DEFAULT_ROUTE", T0));
+    assert_true(report(f, 3, 1, "NO_IPV6_DEFAULT_ROUTE", T0));
+    s = segment(f, "health-dmz", T0);
+    assert_string_equal(state_of(s), "dual-stack-partial");
+    assert_int_equal(json_integer_value(json_object_get(s, "hosts_ready")), 1);
+    assert_string_equal(json_string_value(json_object_get(s, "blocking_reason")), "NO_IPV6_DEFAULT_ROUTE");
+    json_t *hosts = json_object_get(s, "hosts");
+    json_t *hv02 = json_array_get(hosts, 1);
+    assert_string_equal(json_string_value(json_object_get(hv02, "verdict")), "blocked");
+    json_t *problem = json_array_get(json_object_get(hv02, "problems"), 0);
+    assert_string_equal(json_string_value(json_object_get(problem, "reason")), "NO_IPV6_DEFAULT_ROUTE");
+    assert_true(strlen(json_string_value(json_object_get(problem, "remedy"))) > 10);
+    json_decref(s);
+
+    /* Fixed: ready. */
+    assert_true(report(f, 2, 2, NULL, T0 + 1));
+    assert_true(report(f, 3, 2, NULL, T0 + 1));
+    s = segment(f, "health-dmz", T0 + 1);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    assert_false(json_is_true(json_object_get(s, "regressed")));
+    json_decref(s);
+
+    /* A replayed (old) report is acknowledged but not applied. */
+    assert_false(report(f, 2, 1, "NO_IPV6_DEFAULT_ROUTE", T0 + 2));
+    s = segment(f, "health-dmz", T0 + 2);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    json_decref(s);
+
+    /* Falling back sets the regressed flag and audits it. */
+    assert_true(report(f, 3, 3, "NO_IPV6_DEFAULT_ROUTE", T0 + 3));
+    s = segment(f, "health-dmz", T0 + 3);
+    assert_string_equal(state_of(s), "dual-stack-partial");
+    assert_true(json_is_true(json_object_get(s, "regressed")));
+    json_decref(s);
+    json_t *page = audit_list(store_reader(f->store), 0, 100);
+    bool regressed_audited = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(page, "items"), i, e)
+        regressed_audited |= streq(json_string_value(json_object_get(e, "action")), "segment.regressed");
+    assert_true(regressed_audited);
+    json_decref(page);
+
+    json_t *history = readiness_history_json(store_reader(f->store), "health-dmz");
+    assert_true(json_array_size(json_object_get(history, "items")) >= 3);
+    json_decref(history);
+    json_t *v = audit_verify(store_reader(f->store));
+    assert_true(json_is_true(json_object_get(v, "ok")));
+    json_decref(v);
+}
+
+struct sweep_ctx {
+    int64_t since, now;
+};
+
+static int sweep_run(struct store_txn *txn, void *ctx)
+{
+    struct sweep_ctx *c = ctx;
+    return readiness_sweep(txn, c->since, c->now);
+}
+
+struct waiver_ctx {
+    int64_t now;
+    int code;
+};
+
+static int waiver_run(struct store_txn *txn, void *ctx)
+{
+    struct waiver_ctx *c = ctx;
+    struct principal netops = { .role = ROLE_NETOPS, .actor = "token:5" };
+    json_t *w = NULL;
+    struct yg_error *e = NULL;
+    int r = readiness_waiver_add(txn, &netops, "health-dmz", "hv03", "hardware replacement in January",
+                                 c->now + 86400, c->now, &w, &e);
+    c->code = e ? e->http_status : 0;
+    json_decref(w);
+    yg_error_free(e);
+    return r;
+}
+
+static void test_stale_and_waiver(void **state)
+{
+    struct fixture *f = *state;
+    for (int64_t h = 1; h <= 3; h++)
+        assert_true(report(f, h, 1, NULL, T0));
+    json_t *s = segment(f, "health-dmz", T0);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    json_decref(s);
+
+    /* hv01 and hv02 keep reporting; hv03 goes silent past 3 heartbeats. */
+    assert_true(report(f, 1, 2, NULL, T0 + 25));
+    assert_true(report(f, 2, 2, NULL, T0 + 25));
+    struct sweep_ctx sw = { .since = T0, .now = T0 + 31 };
+    assert_int_equal(store_run(f->store, sweep_run, &sw), 0);
+    s = segment(f, "health-dmz", T0 + 31);
+    assert_string_equal(state_of(s), "dual-stack-partial");
+    assert_string_equal(json_string_value(json_object_get(s, "blocking_reason")), "STALE_REPORT");
+    assert_true(json_is_true(json_object_get(s, "regressed")));
+    json_decref(s);
+
+    /* A waiver for hv03 makes the segment ready again. */
+    struct waiver_ctx w = { .now = T0 + 32 };
+    assert_int_equal(store_run(f->store, waiver_run, &w), 0);
+    s = segment(f, "health-dmz", T0 + 32);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    assert_false(json_is_true(json_object_get(s, "regressed")));
+    assert_int_equal(json_integer_value(json_object_get(s, "hosts_total")), 2);
+    json_decref(s);
+
+    json_t *p = readiness_progress_json(store_reader(f->store), T0 + 32);
+    json_t *overall = json_object_get(p, "overall");
+    assert_int_equal(json_integer_value(json_object_get(overall, "segments")), 2);
+    assert_int_equal(json_integer_value(json_object_get(overall, "segments_ready")), 1);
+    assert_int_equal(json_array_size(json_object_get(p, "departments")), 2);
+    json_decref(p);
+}
+
+static void test_report_validation(void **state)
+{
+    json_t *bad = json_pack("{s:i, s:[{s:s, s:[{s:s, s:s, s:s}]}]}", "seq", 0, "segments",
+                            "name", "x", "checks", "check", "c", "severity", "fatal", "reason", "R");
+    struct yg_error *e = readiness_report_check(bad);
+    assert_non_null(e);
+    assert_int_equal(e->n_details, 2);
+    assert_string_equal(e->details[0].path, "seq");
+    assert_string_equal(e->details[1].path, "segments[0].checks[0]");
+    yg_error_free(e);
+    json_decref(bad);
+    for (int i = 0; i < SEGMENT_STATE_MAX; i++)
+        assert_int_equal(segment_state_from_string(segment_state_to_string((enum segment_state) i)), i);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_states, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_and_waiver, setup, teardown),
+        cmocka_unit_test(test_report_validation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
