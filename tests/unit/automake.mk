@@ -29,3 +29,12 @@ tests_unit_test_readiness_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
 tests_unit_test_readiness_CFLAGS = $(controller_libcontroller_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_readiness_LDADD = controller/libcontroller.la $(CMOCKA_LIBS)
 endif
+
+# lib/ip.c: parsing, RFC 5952 text, prefixes, EUI-64.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-ip
+TESTS += tests/unit/test-ip
+tests_unit_test_ip_SOURCES = tests/unit/test-ip.c
+tests_unit_test_ip_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_ip_LDADD = lib/libyunguan.la $(CMOCKA_LIBS)
+endif
