@@ -6,6 +6,7 @@ lib_libyunguan_la_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/sha256.c lib/sha256.h \
 	lib/http-client.c lib/http-client.h \
+	lib/yamldoc.c lib/yamldoc.h \
 	lib/request.c lib/request.h lib/request-priv.h
 lib_libyunguan_la_SOURCES += lib/ip.c lib/ip.h
 lib_libyunguan_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)

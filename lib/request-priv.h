@@ -1,6 +1,8 @@
 /* Internals of the request loader, exposed for the unit tests
  * (tests/unit/test-request.c) as libvirt does with its -priv.h files.
- * Nothing outside lib/request.c and its tests should include this. */
+ * Nothing outside lib/request.c and its tests should include this.
+ * The date, name and text helpers are lib/yamldoc.c's, under the names
+ * the request tests have always used. */
 #ifndef YG_REQUEST_PRIV_H
 #define YG_REQUEST_PRIV_H 1
 
