@@ -38,3 +38,14 @@ tests_unit_test_ip_SOURCES = tests/unit/test-ip.c
 tests_unit_test_ip_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_ip_LDADD = lib/libyunguan.la $(CMOCKA_LIBS)
 endif
+
+# The agent (agents/): checks on hand-built snapshots, desired state,
+# spool and backoff.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-checks
+TESTS += tests/unit/test-checks
+tests_unit_test_checks_SOURCES = tests/unit/test-checks.c
+tests_unit_test_checks_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
+tests_unit_test_checks_CFLAGS = $(agents_libagent_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_checks_LDADD = agents/libagent.la $(CMOCKA_LIBS)
+endif

@@ -1,0 +1,44 @@
+/* The host's network state from the kernel: libnl caches of links,
+ * addresses, routes (IPv4 and IPv6) and neighbours kept current by one
+ * nl_cache_mngr (event driven), plus what rtnetlink does not announce:
+ * per-link IPv6 sysctls (read from /proc at each snapshot) and listening
+ * TCP sockets (sock_diag, dumped at each snapshot). */
+#ifndef YG_AGENT_NETSTATE_H
+#define YG_AGENT_NETSTATE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "snapshot.h"
+
+struct netstate;
+
+/* Open the netlink sockets and fill the caches.  0 or -errno; *ret_error
+ * (when not NULL) gets one sentence to free. */
+int netstate_new(struct netstate **ret, char **ret_error);
+void netstate_free(struct netstate *ns);
+static inline void netstate_freep(struct netstate **ns) { netstate_free(*ns); }
+
+/* The fd to poll for POLLIN: the cache manager's multicast socket. */
+int netstate_fd(const struct netstate *ns);
+
+/* Apply the pending kernel notifications to the caches.  Returns the
+ * number of changes applied (>0: the state changed), or -errno.  After a
+ * lost notification (socket buffer overrun) the caches are refilled and
+ * the result counts as a change. */
+int netstate_process(struct netstate *ns);
+
+/* Copy the caches into a new snapshot; read the IPv6 sysctls of the links
+ * named in ifnames[] (only those: the others get -1) and dump the
+ * listening TCP sockets.  0 or -errno. */
+int netstate_snapshot(struct netstate *ns, const char *const *ifnames, size_t n_ifnames,
+                      struct snapshot **ret);
+
+/* Read /proc/sys/net/ipv6/conf/IFNAME/KEY as an integer.  0 or -errno. */
+int netstate_read_ipv6_sysctl(const char *ifname, const char *key, int *ret);
+
+/* Dump listening TCP sockets of both families into snap (sock_diag).
+ * 0 or -errno; sets snap->listeners_known on success. */
+int netstate_dump_listeners(struct snapshot *snap);
+
+#endif
