@@ -51,7 +51,8 @@ struct cli_group {
     size_t n_commands;
 };
 
-extern const struct cli_group cli_group_request, cli_group_quota, cli_group_token, cli_group_audit;
+extern const struct cli_group cli_group_request, cli_group_quota, cli_group_token, cli_group_audit,
+    cli_group_segment, cli_group_progress, cli_group_host;
 
 /* --- messages (yunguan.c) -------------------------------------------- */
 /* "yunguan: " + sentence on stderr. */

@@ -19,6 +19,15 @@
 
 static const struct cli_group *const groups[] = {
     &cli_group_request, &cli_group_quota, &cli_group_token, &cli_group_audit,
+    &cli_group_segment, &cli_group_progress, &cli_group_host,
+};
+
+/* One-word commands DESIGN.md names, as a group and command. */
+static const struct {
+    const char *word, *group, *command;
+} shortcuts[] = {
+    { "segments", "segment", "list" },
+    { "progress", "progress", "show" },
 };
 
 /* Print "yunguan: " + message on one line, with control characters (from
@@ -296,6 +305,24 @@ static int dispatch(struct cli *cli, int argc, char **argv)
     }
     if (streq(argv[0], "help"))
         return run_help(argc - 1, argv + 1);
+    for (size_t i = 0; i < YG_ARRAY_SIZE(shortcuts); i++)
+        if (streq(argv[0], shortcuts[i].word) && (argc == 1 || argv[1][0] == '-') &&
+            !(argc > 1 && (streq(argv[1], "--help") || streq(argv[1], "-h")) &&
+              streq(shortcuts[i].word, shortcuts[i].group))) {
+            /* "segments [OPTIONS]" runs "segment list [OPTIONS]". */
+            const struct cli_group *sg = find_group(shortcuts[i].group);
+            const struct cli_command *sc = sg ? find_command(sg, shortcuts[i].command) : NULL;
+            if (!sc)
+                break;
+            char **args = xcalloc((size_t) argc + 1, sizeof *args);
+            args[0] = (char *) shortcuts[i].command;
+            for (int a = 1; a < argc; a++)
+                args[a] = argv[a];
+            optind = 0;
+            int r = sc->run(cli, sc, argc, args);
+            free(args);
+            return r;
+        }
     const struct cli_group *g = find_group(argv[0]);
     if (!g)
         return unknown_group(argv[0]);
