@@ -18,6 +18,7 @@ agents_yunguan_agent_CFLAGS = $(agents_libagent_la_CFLAGS)
 agents_yunguan_agent_LDADD = agents/libagent.la $(LIBNL_LIBS) $(LIBNL_ROUTE_LIBS) $(CURL_LIBS) $(JANSSON_LIBS)
 
 dist_man_MANS += doc/yunguan-agent.8
+EXTRA_DIST += bench/bench-agent.sh
 
 # Banned functions (STYLE.md) in the agent too; the top Makefile.am's rule
 # covers lib/, controller/ and cli/.

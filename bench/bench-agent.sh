@@ -1,0 +1,136 @@
+#!/bin/sh
+# yunguan-agent: what one evaluation costs with 1,000 addresses and 1,000
+# routes on the segment's interface, next to reading the same state with
+# 'ip -j addr' + 'ip -j route' (IPv4 and IPv6), and the agent's memory.
+# Prints figures; never fails on a time.  Needs root and 'ip netns';
+# everything happens inside one namespace of its own.
+#
+#   sh bench/bench-agent.sh [PATH/TO/yunguan-agent] [RUNS]
+set -u
+
+AGENT=${1:-${top_builddir:-.}/agents/yunguan-agent}
+RUNS=${2:-7}
+if [ ! -x "$AGENT" ]; then
+    echo "bench-agent: $AGENT is not built (make agents/yunguan-agent)" >&2
+    exit 77
+fi
+AGENT=$(cd "$(dirname "$AGENT")" && pwd)/$(basename "$AGENT")
+if [ "$(id -u)" != 0 ]; then
+    echo "bench-agent: needs root for a network namespace" >&2
+    exit 77
+fi
+
+NS=ygbench$$
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/yunguan-bench-agent.XXXXXX") || exit 1
+daemon=
+cleanup() {
+    if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
+    ip netns del "$NS" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if ! ip netns add "$NS" 2>"$tmp/err"; then
+    echo "bench-agent: 'ip netns add' is not usable: $(cat "$tmp/err")" >&2
+    exit 77
+fi
+ip -n "$NS" link set lo up
+ip -n "$NS" link add seg0 type veth peer name peer0
+ip -n "$NS" link set peer0 up
+ip -n "$NS" link set seg0 up
+ip -n "$NS" addr add 198.51.100.21/24 dev seg0
+ip -n "$NS" addr add 2001:db8:10::21/64 dev seg0 nodad
+ip -n "$NS" route add default via 198.51.100.1
+ip -n "$NS" -6 route add default via 2001:db8:10::1 dev seg0
+
+# 1,000 more addresses (750 IPv6, 250 IPv4) and 1,000 routes (750 IPv6,
+# 250 IPv4), documentation ranges only, in one 'ip -batch'.
+i=1
+while [ $i -le 750 ]; do
+    printf 'addr add 2001:db8:10::1:%x/128 dev seg0 nodad\n' $i
+    printf 'route add 2001:db8:1000:%x::/64 via 2001:db8:10::1 dev seg0\n' $i
+    i=$((i + 1))
+done >"$tmp/batch"
+i=1
+while [ $i -le 250 ]; do
+    printf 'addr add 203.0.113.%d/32 dev seg0\n' $i
+    printf 'route add 192.0.2.%d/32 via 198.51.100.1 dev seg0\n' $i
+    i=$((i + 1))
+done >>"$tmp/batch"
+if ! ip -n "$NS" -batch "$tmp/batch" >"$tmp/err" 2>&1; then
+    echo "bench-agent: cannot build the state: $(head -3 "$tmp/err")" >&2
+    exit 1
+fi
+n_addr=$(ip -n "$NS" -o addr show | wc -l)
+n_route4=$(ip -n "$NS" -o route show table all | wc -l)
+n_route6=$(ip -n "$NS" -o -6 route show table all | wc -l)
+
+cat >"$tmp/segments.json" <<'EOF'
+{"host": null, "heartbeat_seconds": 3600,
+ "segments": [{"name": "bench", "interface": "seg0",
+   "ipv4_prefix": "198.51.100.0/24", "ipv4_gateway": "198.51.100.1",
+   "ipv6_prefix": "2001:db8:10::/64", "ipv6_gateway": "2001:db8:10::1",
+   "slaac": false, "plan": {"ipv4_address": "198.51.100.21", "ipv6_address": "2001:db8:10::21"}}]}
+EOF
+
+now_ns() { date +%s%N; }
+
+# median of the numbers on stdin
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+ms() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e6 }'; }
+
+: >"$tmp/t-agent"
+: >"$tmp/t-eval"
+: >"$tmp/t-ip"
+: >"$tmp/t-base"
+run=0
+while [ $run -lt "$RUNS" ]; do
+    t0=$(now_ns)
+    ip netns exec "$NS" "$AGENT" --once --segments-file "$tmp/segments.json" --state-dir "$tmp" \
+        --log-level debug >"$tmp/once.json" 2>"$tmp/once.err"
+    t1=$(now_ns)
+    echo $((t1 - t0)) >>"$tmp/t-agent"
+    sed -n 's/.*evaluated 1 segment(s) in \([0-9.]*\) ms.*/\1/p' "$tmp/once.err" >>"$tmp/t-eval"
+
+    t0=$(now_ns)
+    ip netns exec "$NS" sh -c 'ip -j addr show >/dev/null && ip -j route show table all >/dev/null &&
+                               ip -j -6 route show table all >/dev/null'
+    t1=$(now_ns)
+    echo $((t1 - t0)) >>"$tmp/t-ip"
+
+    t0=$(now_ns)
+    ip netns exec "$NS" true
+    t1=$(now_ns)
+    echo $((t1 - t0)) >>"$tmp/t-base"
+    run=$((run + 1))
+done
+
+# The daemon: caches filled once, then one evaluation per change.  Its
+# first report is one full evaluation; its memory is read afterwards.
+ip netns exec "$NS" "$AGENT" --segments-file "$tmp/segments.json" --state-dir "$tmp" \
+    --log-level debug >"$tmp/daemon.out" 2>"$tmp/daemon.err" &
+daemon=$!
+i=0
+while [ $i -lt 100 ] && [ ! -s "$tmp/daemon.out" ]; do sleep 0.1; i=$((i + 1)); done
+# A change makes the daemon evaluate again from warm caches.
+ip -n "$NS" addr add 2001:db8:10::ffff/128 dev seg0 nodad
+i=0
+while [ $i -lt 50 ] && [ "$(grep -c 'evaluated 1 segment' "$tmp/daemon.err")" -lt 2 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon/status")
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$daemon/status")
+warm=$(sed -n 's/.*evaluated 1 segment(s) in \([0-9.]*\) ms (snapshot \([0-9.]*\) ms.*checks \([0-9.]*\) ms).*/\1 \2 \3/p' \
+       "$tmp/daemon.err" | tail -1)
+
+echo "yunguan-agent benchmark: $n_addr addresses, $n_route4 IPv4 + $n_route6 IPv6 routes (all tables) in one namespace; median of $RUNS runs"
+echo "  agent --once, whole process (netlink dumps + sysctls + sock_diag + checks + JSON): $(ms "$(median <"$tmp/t-agent")") ms"
+echo "  agent --once, evaluation inside it (snapshot + checks):                          $(median <"$tmp/t-eval") ms"
+echo "  ip -j addr + ip -j route + ip -j -6 route (three processes, JSON out):          $(ms "$(median <"$tmp/t-ip")") ms"
+echo "  (both include entering the namespace: 'ip netns exec NS true' takes $(ms "$(median <"$tmp/t-base")") ms)"
+set -- $warm
+echo "  daemon, one evaluation after a change (warm caches): ${1:-?} ms (snapshot ${2:-?} ms, checks ${3:-?} ms)"
+echo "  daemon memory: VmRSS ${rss:-?} kB, VmHWM ${hwm:-?} kB"
+echo "  report status: $(sed -n 's/.*"status": "\([a-z]*\)".*/\1/p' "$tmp/once.json" | head -1)"
