@@ -1,1 +1,28 @@
 # bench/: benchmarks that print figures (never pass/fail on time).
+# Built with everything else (so they keep compiling), never installed;
+# `make bench` builds just them and yunguand.  bench/run-all.sh builds and
+# runs everything.  See bench/README.md.
+BENCH_BINS = bench/bench-mhd-constant bench/bench-sqlite-insert bench/bench-store-fill
+noinst_PROGRAMS += $(BENCH_BINS)
+
+# The HTTP layer alone: libmicrohttpd with api.c's threading, a constant answer.
+bench_bench_mhd_constant_SOURCES = bench/bench-mhd-constant.c
+bench_bench_mhd_constant_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
+bench_bench_mhd_constant_LDADD = $(MHD_LIBS)
+
+# The store alone: the rows of one submission with raw prepared statements.
+bench_bench_sqlite_insert_SOURCES = bench/bench-sqlite-insert.c
+bench_bench_sqlite_insert_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+bench_bench_sqlite_insert_CFLAGS = $(controller_libcontroller_la_CFLAGS)
+bench_bench_sqlite_insert_LDADD = controller/libcontroller.la
+
+# Fill a store through yunguand's own store code (requests_insert, group commit).
+bench_bench_store_fill_SOURCES = bench/bench-store-fill.c
+bench_bench_store_fill_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+bench_bench_store_fill_CFLAGS = $(controller_libcontroller_la_CFLAGS)
+bench_bench_store_fill_LDADD = controller/libcontroller.la
+
+EXTRA_DIST += bench/README.md bench/run-all.sh bench/submit.lua bench/request.yaml
+
+bench: $(BENCH_BINS) controller/yunguand
+.PHONY: bench

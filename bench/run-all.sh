@@ -1,0 +1,277 @@
+#!/bin/bash
+# bench/run-all.sh: build what the benchmarks need, run them all, and print
+# every figure with the exact command that reproduces it.  Figures only:
+# nothing here passes or fails on time.  (The one check is a count: stored
+# requests = 201 answers.)
+#
+#   bench/run-all.sh [SECTION...]
+#
+# SECTIONS: sqlite mhd submit list (default: all, in that order; "list" also
+# measures submissions into a store that already holds FILL_COUNT requests).
+#
+# Environment (all optional):
+#   WORKDIR         where databases and logs go; must be on a real disk, not
+#                   tmpfs (default /var/tmp/yunguan-bench.<pid>, removed
+#                   at the end unless KEEP=1)
+#   YUNGUAND        the yunguand binary (default: the one this tree builds)
+#   SUBMIT_SECONDS  wrk duration for submissions (default 15)
+#   LIST_SECONDS    wrk duration per list query (default 10)
+#   FILL_COUNT      requests in the store for the list benchmark (default 100000)
+#   CONNECTIONS     wrk connections (default 32); WRK_THREADS (default 2)
+#   NO_BUILD=1      do not run configure/make
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+srcdir=$(cd "$here/.." && pwd)
+builddir=${BUILDDIR:-$srcdir}
+SUBMIT_SECONDS=${SUBMIT_SECONDS:-15}
+LIST_SECONDS=${LIST_SECONDS:-10}
+FILL_COUNT=${FILL_COUNT:-100000}
+CONNECTIONS=${CONNECTIONS:-32}
+WRK_THREADS=${WRK_THREADS:-2}
+sections=${*:-sqlite mhd submit list}
+
+say() { printf '%s\n' "$*"; }
+section() { printf '\n== %s\n' "$*"; }
+die() { printf 'run-all.sh: %s\n' "$*" >&2; exit 1; }
+# Print the command that reproduces a figure, then run it.
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+for tool in wrk curl; do
+    command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"
+done
+
+# ---- build -------------------------------------------------------------
+if [ -z "${NO_BUILD:-}" ]; then
+    section "build"
+    if [ ! -f "$builddir/Makefile" ]; then
+        [ -x "$srcdir/configure" ] || (cd "$srcdir" && autoreconf -fi)
+        (cd "$builddir" && "$srcdir/configure" -q)
+    fi
+    make -C "$builddir" -j"$(nproc)" bench >/dev/null
+fi
+if grep -qE '^(CFLAGS|SAN_CFLAGS) *=.*-fsanitize' "$builddir/Makefile" 2>/dev/null; then
+    die "this tree is configured with sanitizers; benchmark a default (-O2 -g) build"
+fi
+YUNGUAND=${YUNGUAND:-$builddir/controller/yunguand}
+BENCH=$builddir/bench
+[ -x "$YUNGUAND" ] || die "no yunguand at $YUNGUAND"
+
+# ---- where and on what -------------------------------------------------
+WORKDIR=${WORKDIR:-/var/tmp/yunguan-bench.$$}
+mkdir -p "$WORKDIR"
+WORKDIR=$(cd "$WORKDIR" && pwd)
+fstype=$(df -PT "$WORKDIR" | awk 'NR == 2 { print $2 }')
+[ "$fstype" = tmpfs ] && say "WARNING: $WORKDIR is on tmpfs: fsync is free there; use a real disk"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+    done
+    [ -n "${KEEP:-}" ] || rm -rf "$WORKDIR"
+}
+trap cleanup EXIT
+
+section "machine"
+say "date:        $(date -u '+%Y-%m-%d %H:%M UTC')"
+say "cpus:        $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"
+say "os:          $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+say "workdir:     $WORKDIR ($fstype on $(df -P "$WORKDIR" | awk 'NR == 2 { print $1 }'))"
+say "libraries:   sqlite $(pkg-config --modversion sqlite3 2>/dev/null || echo '?'), libmicrohttpd $(pkg-config --modversion libmicrohttpd 2>/dev/null || echo '?')"
+say "build:       CFLAGS = $(sed -n 's/^CFLAGS = //p' "$builddir/Makefile")"
+say "wrk:         -t$WRK_THREADS -c$CONNECTIONS (client and server share the same $(nproc) cpus)"
+
+# ---- helpers ----------------------------------------------------------
+# start_yunguand DB: starts it on a free port; sets YG_PID, YG_URL, YG_ADMIN.
+start_yunguand() {
+    local db=$1 log=$1.log port="" i
+    "$YUNGUAND" --db "$db" --listen 127.0.0.1:0 >"$log" 2>&1 &
+    YG_PID=$!
+    pids+=("$YG_PID")
+    for i in $(seq 1 100); do
+        port=$(sed -n 's/.*serving the API on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
+        [ -n "$port" ] && break
+        kill -0 "$YG_PID" 2>/dev/null || { cat "$log" >&2; die "yunguand did not start"; }
+        sleep 0.1
+    done
+    [ -n "$port" ] || die "yunguand did not say where it serves (see $log)"
+    YG_URL=http://127.0.0.1:$port
+    YG_ADMIN=$(cat "$(dirname "$db")/admin.token")
+}
+stop_yunguand() {
+    kill -TERM "$YG_PID" 2>/dev/null || true
+    wait "$YG_PID" 2>/dev/null || true
+}
+api() {    # api METHOD PATH [JSON]
+    local args=(-sS -X "$1" -H "Authorization: Bearer $YG_ADMIN" -H 'Content-Type: application/json')
+    [ $# -ge 3 ] && args+=(--data "$3")
+    curl "${args[@]}" "$YG_URL$2"
+}
+json_field() {    # json_field EXPR < json  (python3 -c, no jq needed)
+    python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
+}
+metric() {    # metric NAME_WITH_LABELS: the value from /metrics, 0 when absent
+    api GET /metrics | awk -v m="$1" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
+}
+# department_token DEPT: a department-role token (quota set large first).
+department_token() {
+    local q=1099511627776
+    api PUT "/api/v1/quotas/$1" \
+        "{\"vcpus\":$q,\"memory_mib\":$q,\"disk_gib\":$q,\"vms\":$q,\"max_lease_days\":3650}" >/dev/null
+    api POST /api/v1/tokens "{\"role\":\"department\",\"department\":\"$1\",\"description\":\"bench\"}" |
+        json_field 'd["token"]["secret"]'
+}
+# wrk_figures FILE: "rps p50 p99 non2xx" from plain wrk --latency output.
+wrk_figures() {
+    awk '/^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 } /^Requests\/sec:/ { rps = $2 }
+         /Non-2xx or 3xx responses:/ { non = $5 }
+         END { printf "%s req/s, p50 %s, p99 %s, non-2xx %d\n", rps, p50, p99, non + 0 }' "$1"
+}
+# submit_run LABEL TOKENFILE DEPT: wrk with submit.lua; checks the counts.
+submit_run() {
+    local label=$1 tokenfile=$2 dept=$3 out="$WORKDIR/wrk-$1.txt"
+    local before_201 before_jobs before_commits before_rows
+    before_201=$(metric 'yunguan_http_responses_total{code="201"}')
+    before_jobs=$(metric yunguan_store_changes_total)
+    before_commits=$(metric yunguan_store_commits_total)
+    before_rows=$(metric 'yunguan_requests{state="submitted"}')
+    say "\$ YG_TOKEN_FILE=$tokenfile YG_DEPARTMENT=$dept YG_RUN_ID=$label \\"
+    say "    wrk -t$WRK_THREADS -c$CONNECTIONS -d${SUBMIT_SECONDS}s --latency -s bench/submit.lua $YG_URL"
+    (cd "$srcdir" && YG_TOKEN_FILE=$tokenfile YG_DEPARTMENT=$dept YG_RUN_ID=$label \
+        wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SUBMIT_SECONDS}s" --latency -s bench/submit.lua \
+        "$YG_URL") >"$out" 2>&1 || { cat "$out"; die "wrk failed"; }
+    sleep 1     # the answers wrk stopped waiting for are committed by now
+    local line wrk_201 non2xx server_201 jobs commits rows
+    line=$(grep '^SUBMIT ' "$out")
+    grep '^status ' "$out" | sed 's/^/    /'
+    wrk_201=$(sed -n 's/.* status_201=\([0-9]*\).*/\1/p' <<<"$line")
+    non2xx=$(sed -n 's/.* non_2xx=\([0-9]*\).*/\1/p' <<<"$line")
+    server_201=$(( $(metric 'yunguan_http_responses_total{code="201"}') - before_201 ))
+    jobs=$(( $(metric yunguan_store_changes_total) - before_jobs ))
+    commits=$(( $(metric yunguan_store_commits_total) - before_commits ))
+    rows=$(( $(metric 'yunguan_requests{state="submitted"}') - before_rows ))
+    say "$line"
+    say "    counts: wrk saw $wrk_201 x 201 and $non2xx non-2xx; yunguand answered $server_201 x 201;"
+    say "            $rows requests stored; $jobs changes in $commits commits ($(awk -v j="$jobs" -v c="$commits" 'BEGIN { printf "%.1f", c ? j / c : 0 }') per commit)"
+    if [ "$rows" -eq "$server_201" ] && [ "$wrk_201" -le "$rows" ] &&
+       [ "$rows" -le $((wrk_201 + CONNECTIONS)) ]; then
+        say "    check:  stored = 201 answers (wrk missed $((rows - wrk_201)) still in flight when it stopped): ok"
+    else
+        say "    check:  MISMATCH between stored requests and 201 answers"
+    fi
+    FIG[$label]="$(sed -n 's/.* rps=\([0-9]*\) p50_ms=\([0-9.]*\) .* p99_ms=\([0-9.]*\) .*/\1 req\/s, p50 \2 ms, p99 \3 ms/p' <<<"$line"), non-2xx $non2xx"
+    RPS[$label]=$(sed -n 's/.* rps=\([0-9]*\) .*/\1/p' <<<"$line")
+}
+declare -A FIG RPS
+
+# ---- 3b: SQLite alone ---------------------------------------------------
+if [[ " $sections " == *" sqlite "* ]]; then
+    section "SQLite alone: the rows of one submission, WAL, synchronous=FULL (bench-sqlite-insert)"
+    for g in 1 32; do
+        n=$(( g == 1 ? 3000 : 40000 ))
+        out=$(cd "$srcdir" && run "$BENCH/bench-sqlite-insert" --db "$WORKDIR/sqlite.db" \
+              --count "$n" --group "$g" --source bench/request.yaml)
+        say "$out"
+        RPS[sqlite-$g]=$(sed -n 's/.* = \([0-9]*\) submissions\/s.*/\1/p' <<<"$out")
+        FIG[sqlite-$g]="${RPS[sqlite-$g]} submissions/s, $(sed -n 's/.*, \([0-9.]*\) ms\/commit.*/\1/p' <<<"$out") ms per commit"
+    done
+    out=$(cd "$srcdir" && run "$BENCH/bench-sqlite-insert" --db "$WORKDIR/sqlite.db" \
+          --count 40000 --group 32 --source bench/request.yaml --synchronous OFF)
+    say "$out   (reference: no fsync at all)"
+    rm -f "$WORKDIR"/sqlite.db*
+fi
+
+# ---- 3a: HTTP alone -----------------------------------------------------
+if [[ " $sections " == *" mhd "* ]]; then
+    section "HTTP alone: libmicrohttpd, yunguand's threading, a constant answer (bench-mhd-constant)"
+    "$BENCH/bench-mhd-constant" --port 0 >"$WORKDIR/mhd.out" 2>&1 &
+    mhd_pid=$!
+    pids+=("$mhd_pid")
+    for i in $(seq 1 50); do grep -q '^port ' "$WORKDIR/mhd.out" && break; sleep 0.1; done
+    mhd_url=http://127.0.0.1:$(awk '/^port / { print $2 }' "$WORKDIR/mhd.out")
+    say "\$ bench/bench-mhd-constant --port 0 &"
+    say "\$ YG_TOKEN=x wrk -t$WRK_THREADS -c$CONNECTIONS -d${SUBMIT_SECONDS}s --latency -s bench/submit.lua $mhd_url"
+    (cd "$srcdir" && YG_TOKEN=x wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SUBMIT_SECONDS}s" --latency \
+        -s bench/submit.lua "$mhd_url") >"$WORKDIR/wrk-mhd.txt" 2>&1
+    line=$(grep '^SUBMIT ' "$WORKDIR/wrk-mhd.txt")
+    say "$line"
+    FIG[mhd]=$(sed -n 's/.* rps=\([0-9]*\) p50_ms=\([0-9.]*\) .* p99_ms=\([0-9.]*\) .*/\1 req\/s, p50 \2 ms, p99 \3 ms/p' <<<"$line")
+    RPS[mhd]=$(sed -n 's/.* rps=\([0-9]*\) .*/\1/p' <<<"$line")
+    kill "$mhd_pid"; wait "$mhd_pid" 2>/dev/null || true
+fi
+
+# ---- 1: submissions over HTTP, empty store ----------------------------------
+if [[ " $sections " == *" submit "* ]]; then
+    section "Submissions over HTTP into an empty store (yunguand, bench/submit.lua)"
+    mkdir -p "$WORKDIR/submit"
+    start_yunguand "$WORKDIR/submit/yunguan.db"
+    say "\$ $YUNGUAND --db $WORKDIR/submit/yunguan.db --listen 127.0.0.1:0 &   # serves $YG_URL"
+    department_token bench >"$WORKDIR/submit/dept.token"
+    say "\$ PUT /api/v1/quotas/bench (large limits); POST /api/v1/tokens {role: department, department: bench}"
+    submit_run submit-empty "$WORKDIR/submit/dept.token" bench
+    stop_yunguand
+    if command -v sqlite3 >/dev/null; then
+        say "    rows in the file after stopping: $(sqlite3 "$WORKDIR/submit/yunguan.db" \
+            "SELECT (SELECT count(*) FROM requests) || ' requests, ' || (SELECT count(*) FROM request_vms) || ' VM groups, ' || (SELECT count(*) FROM transitions) || ' transitions, ' || (SELECT count(*) FROM audit) || ' audit entries'")"
+    fi
+    rm -rf "$WORKDIR/submit"
+fi
+
+# ---- 2: listing a store of FILL_COUNT requests ----------------------------------
+if [[ " $sections " == *" list "* ]]; then
+    section "Listing a store of $FILL_COUNT requests (bench-store-fill, then yunguand + wrk)"
+    mkdir -p "$WORKDIR/list"
+    db=$WORKDIR/list/yunguan.db
+    (cd "$srcdir" && run "$BENCH/bench-store-fill" --db "$db" --count "$FILL_COUNT" --source bench/request.yaml)
+    start_yunguand "$db"
+    say "\$ $YUNGUAND --db $db --listen 127.0.0.1:0 &   # serves $YG_URL"
+    say "store: $(du -h "$db" | cut -f1) on disk"
+    next=$(api GET '/api/v1/requests?department=health&state=active&limit=50' | json_field 'd["next"]')
+    deep=$((FILL_COUNT / 2))
+    queries=(
+        "dept+state|/api/v1/requests?department=health&state=active&limit=50"
+        "dept+state page 2|/api/v1/requests?department=health&state=active&limit=50&after=$next"
+        "dept+state deep|/api/v1/requests?department=health&state=active&limit=50&after=$deep"
+        "small dept, rare state|/api/v1/requests?department=environment&state=failed&limit=50"
+        "tiny dept, common state|/api/v1/requests?department=archives&state=active&limit=50"
+        "dept only|/api/v1/requests?department=police&limit=50"
+        "state only|/api/v1/requests?state=submitted&limit=50"
+        "unfiltered|/api/v1/requests?limit=50"
+        "unfiltered deep|/api/v1/requests?limit=50&after=$deep"
+    )
+    declare -a LIST_ROWS
+    for q in "${queries[@]}"; do
+        label=${q%%|*}
+        path=${q#*|}
+        say "\$ wrk -t$WRK_THREADS -c$CONNECTIONS -d${LIST_SECONDS}s --latency -H 'Authorization: Bearer <admin.token>' '$YG_URL$path'"
+        wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${LIST_SECONDS}s" --latency \
+            -H "Authorization: Bearer $YG_ADMIN" "$YG_URL$path" >"$WORKDIR/wrk-list.txt" 2>&1
+        fig=$(wrk_figures "$WORKDIR/wrk-list.txt")
+        items=$(api GET "$path" | json_field 'len(d["items"])')
+        say "    $label: $fig ($items items per page)"
+        LIST_ROWS+=("$label: $fig ($items items)")
+    done
+
+    section "Submissions over HTTP into the store of $FILL_COUNT requests (department health)"
+    department_token health >"$WORKDIR/list/health.token"
+    submit_run submit-filled "$WORKDIR/list/health.token" health
+    stop_yunguand
+    rm -rf "$WORKDIR/list"
+fi
+
+# ---- summary -------------------------------------------------------------
+section "summary"
+[ -n "${FIG[submit-empty]:-}" ] && say "submissions, empty store:        ${FIG[submit-empty]}"
+[ -n "${FIG[submit-filled]:-}" ] && say "submissions, $FILL_COUNT in store:  ${FIG[submit-filled]}"
+[ -n "${FIG[mhd]:-}" ] && say "HTTP alone (constant answer):    ${FIG[mhd]}"
+[ -n "${FIG[sqlite-1]:-}" ] && say "SQLite alone, 1 per commit:      ${FIG[sqlite-1]}"
+[ -n "${FIG[sqlite-32]:-}" ] && say "SQLite alone, 32 per commit:     ${FIG[sqlite-32]}"
+if [ -n "${RPS[submit-empty]:-}" ]; then
+    for k in mhd sqlite-1 sqlite-32; do
+        [ -n "${RPS[$k]:-}" ] && say "submissions / $k: $(awk -v a="${RPS[submit-empty]}" -v b="${RPS[$k]}" 'BEGIN { printf "%.3f", a / b }')"
+    done
+fi
+if [ -n "${LIST_ROWS+x}" ]; then
+    for r in "${LIST_ROWS[@]}"; do say "list $r"; done
+fi
