@@ -12,3 +12,6 @@ dist_samplerequests_DATA = \
 	contrib/requests/health-epidemic-reporting.yaml \
 	contrib/requests/health-vaccine-booking.yaml \
 	contrib/requests/police-case-archive.yaml
+
+# Sample segment list; tests/golden/golden-segments checks that it is valid.
+EXTRA_DIST += contrib/segments.yaml

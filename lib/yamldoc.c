@@ -834,9 +834,20 @@ bool yamldoc_check_mapping(struct yamldoc *d, const struct yamldoc_node *n, cons
                            const struct yamldoc_key *keys, size_t n_keys,
                            const struct yamldoc_node **values)
 {
+    return yamldoc_check_mapping_hinted(d, n, path, keys, n_keys, values, NULL);
+}
+
+bool yamldoc_check_mapping_hinted(struct yamldoc *d, const struct yamldoc_node *n,
+                                  const char *path, const struct yamldoc_key *keys,
+                                  size_t n_keys, const struct yamldoc_node **values,
+                                  bool *ret_hinted)
+{
     bool hinted[HINTED_MAX] = { false };    /* a misspelling already points at it */
-    for (size_t i = 0; i < n_keys; i++)
+    for (size_t i = 0; i < n_keys; i++) {
         values[i] = NULL;
+        if (ret_hinted)
+            ret_hinted[i] = false;
+    }
     if (n->kind != YAMLDOC_MAPPING) {
         yamldoc_type_problem(d, n, path, "mapping");
         return false;
@@ -874,6 +885,8 @@ bool yamldoc_check_mapping(struct yamldoc *d, const struct yamldoc_node *n, cons
             int hint = unknown_key_problem(d, k, kpath, keys, n_keys);
             if (hint >= 0 && (size_t) hint < YG_ARRAY_SIZE(hinted))
                 hinted[hint] = true;
+            if (hint >= 0 && ret_hinted)
+                ret_hinted[hint] = true;
             continue;
         }
         values[i] = v;

@@ -79,6 +79,17 @@ static inline bool yamldoc_is_null(const struct yamldoc_node *n)
     return n->kind == YAMLDOC_SCALAR && n->scalar == YAMLDOC_NULL;
 }
 
+/* Where a value stood in the source, for problems found later (by the
+ * controller, which knows what is stored). */
+struct yamldoc_pos {
+    int line, column;
+};
+
+static inline struct yamldoc_pos yamldoc_pos_of(const struct yamldoc_node *n)
+{
+    return (struct yamldoc_pos) { .line = n->line, .column = n->column };
+}
+
 struct yamldoc;
 
 /* FILENAME only labels messages and may be NULL.  OPTS must outlive D. */
@@ -142,6 +153,12 @@ struct yamldoc_key {
 bool yamldoc_check_mapping(struct yamldoc *d, const struct yamldoc_node *n, const char *path,
                            const struct yamldoc_key *keys, size_t n_keys,
                            const struct yamldoc_node **values);
+/* The same; ret_hinted[i] tells whether an unknown key was taken for a
+ * misspelling of keys[i] (for callers that check presence by hand). */
+bool yamldoc_check_mapping_hinted(struct yamldoc *d, const struct yamldoc_node *n,
+                                  const char *path, const struct yamldoc_key *keys,
+                                  size_t n_keys, const struct yamldoc_node **values,
+                                  bool *ret_hinted);
 
 /* Typed getters: true and *ret (to free, for text) when N holds that kind
  * of value; otherwise the problem is reported at N and false returned. */

@@ -97,3 +97,48 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/request/wrong-type-sequence.yaml \
 	tests/fuzz/corpus/request/wrong-type-string.yaml \
 	tests/fuzz/corpus/request/wrong-types.input.json
+
+# The segment list loader (lib/segments.c): run-fuzz.sh 60 segments.
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-segments
+tests_fuzz_fuzz_segments_SOURCES = tests/fuzz/fuzz-segments.c
+tests_fuzz_fuzz_segments_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+else
+check_PROGRAMS += tests/fuzz/fuzz-segments
+TESTS += tests/fuzz/fuzz-segments
+tests_fuzz_fuzz_segments_SOURCES = tests/fuzz/fuzz-segments.c tests/fuzz/fuzz-main.c
+endif
+tests_fuzz_fuzz_segments_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus/segments"'
+tests_fuzz_fuzz_segments_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
+EXTRA_DIST += tests/fuzz/segments.dict
+EXTRA_DIST += \
+	tests/fuzz/corpus/segments/anchors-refused.yaml \
+	tests/fuzz/corpus/segments/duplicate-names-and-vlans.yaml \
+	tests/fuzz/corpus/segments/gateway-not-usable.yaml \
+	tests/fuzz/corpus/segments/gateway-outside-prefix.yaml \
+	tests/fuzz/corpus/segments/host-addresses.yaml \
+	tests/fuzz/corpus/segments/host-bits-set.yaml \
+	tests/fuzz/corpus/segments/host-ipv6-without-segment-ipv6.yaml \
+	tests/fuzz/corpus/segments/interface-and-names.yaml \
+	tests/fuzz/corpus/segments/invalid-utf8.yaml \
+	tests/fuzz/corpus/segments/ipv6-gateway-without-prefix.yaml \
+	tests/fuzz/corpus/segments/ipv6-prefix-without-gateway.yaml \
+	tests/fuzz/corpus/segments/malformed-addresses.yaml \
+	tests/fuzz/corpus/segments/missing-required.yaml \
+	tests/fuzz/corpus/segments/multi-document.yaml \
+	tests/fuzz/corpus/segments/not-a-list.yaml \
+	tests/fuzz/corpus/segments/overlapping-prefixes.yaml \
+	tests/fuzz/corpus/segments/reserved-prefixes.yaml \
+	tests/fuzz/corpus/segments/sample-contrib.yaml \
+	tests/fuzz/corpus/segments/slaac-needs-64.yaml \
+	tests/fuzz/corpus/segments/target-date-and-types.yaml \
+	tests/fuzz/corpus/segments/unknown-keys.yaml \
+	tests/fuzz/corpus/segments/valid-design-example.yaml \
+	tests/fuzz/corpus/segments/valid-json.input.json \
+	tests/fuzz/corpus/segments/valid-minimal.yaml \
+	tests/fuzz/corpus/segments/valid-normalised.yaml \
+	tests/fuzz/corpus/segments/valid-slaac-and-small.yaml \
+	tests/fuzz/corpus/segments/vlan-out-of-range.yaml \
+	tests/fuzz/corpus/segments/wrong-family.yaml \
+	tests/fuzz/corpus/segments/wrong-kind-and-empty.yaml

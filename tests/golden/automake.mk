@@ -1,11 +1,12 @@
 # tests/golden: the request loader, YAML/JSON in -> canonical JSON or the exact
-# line:column errors out (tests/golden/golden-requests.c explains the files).
+# line:column errors out (tests/golden/golden.h explains the files).
 # Regenerate the expected files after a deliberate change with
 #   YG_REGENERATE=1 top_srcdir=$(srcdir) tests/golden/golden-requests
 # and review the diff.  Every case file is listed so that it ships.
 check_PROGRAMS += tests/golden/golden-requests
 TESTS += tests/golden/golden-requests
-tests_golden_golden_requests_SOURCES = tests/golden/golden-requests.c
+tests_golden_golden_requests_SOURCES = tests/golden/golden-requests.c \
+	tests/golden/golden.c tests/golden/golden.h
 tests_golden_golden_requests_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 tests_golden_golden_requests_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
 EXTRA_DIST += \
@@ -171,3 +172,69 @@ EXTRA_DIST += \
 	tests/golden/requests/wrong-type-string.yaml \
 	tests/golden/requests/wrong-types.err \
 	tests/golden/requests/wrong-types.input.json
+
+# The segment list loader (lib/segments.c), the same way; regenerate with
+#   YG_REGENERATE=1 top_srcdir=$(srcdir) tests/golden/golden-segments
+check_PROGRAMS += tests/golden/golden-segments
+TESTS += tests/golden/golden-segments
+tests_golden_golden_segments_SOURCES = tests/golden/golden-segments.c \
+	tests/golden/golden.c tests/golden/golden.h
+tests_golden_golden_segments_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
+tests_golden_golden_segments_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
+EXTRA_DIST += \
+	tests/golden/segments/anchors-refused.err \
+	tests/golden/segments/anchors-refused.yaml \
+	tests/golden/segments/duplicate-names-and-vlans.err \
+	tests/golden/segments/duplicate-names-and-vlans.yaml \
+	tests/golden/segments/gateway-not-usable.err \
+	tests/golden/segments/gateway-not-usable.yaml \
+	tests/golden/segments/gateway-outside-prefix.err \
+	tests/golden/segments/gateway-outside-prefix.yaml \
+	tests/golden/segments/host-addresses.err \
+	tests/golden/segments/host-addresses.yaml \
+	tests/golden/segments/host-bits-set.err \
+	tests/golden/segments/host-bits-set.yaml \
+	tests/golden/segments/host-ipv6-without-segment-ipv6.err \
+	tests/golden/segments/host-ipv6-without-segment-ipv6.yaml \
+	tests/golden/segments/interface-and-names.err \
+	tests/golden/segments/interface-and-names.yaml \
+	tests/golden/segments/invalid-utf8.err \
+	tests/golden/segments/invalid-utf8.yaml \
+	tests/golden/segments/ipv6-gateway-without-prefix.err \
+	tests/golden/segments/ipv6-gateway-without-prefix.yaml \
+	tests/golden/segments/ipv6-prefix-without-gateway.err \
+	tests/golden/segments/ipv6-prefix-without-gateway.yaml \
+	tests/golden/segments/malformed-addresses.err \
+	tests/golden/segments/malformed-addresses.yaml \
+	tests/golden/segments/missing-required.err \
+	tests/golden/segments/missing-required.yaml \
+	tests/golden/segments/multi-document.err \
+	tests/golden/segments/multi-document.yaml \
+	tests/golden/segments/not-a-list.err \
+	tests/golden/segments/not-a-list.yaml \
+	tests/golden/segments/overlapping-prefixes.err \
+	tests/golden/segments/overlapping-prefixes.yaml \
+	tests/golden/segments/reserved-prefixes.err \
+	tests/golden/segments/reserved-prefixes.yaml \
+	tests/golden/segments/slaac-needs-64.err \
+	tests/golden/segments/slaac-needs-64.yaml \
+	tests/golden/segments/target-date-and-types.err \
+	tests/golden/segments/target-date-and-types.yaml \
+	tests/golden/segments/unknown-keys.err \
+	tests/golden/segments/unknown-keys.yaml \
+	tests/golden/segments/valid-design-example.json \
+	tests/golden/segments/valid-design-example.yaml \
+	tests/golden/segments/valid-json.input.json \
+	tests/golden/segments/valid-json.json \
+	tests/golden/segments/valid-minimal.json \
+	tests/golden/segments/valid-minimal.yaml \
+	tests/golden/segments/valid-normalised.json \
+	tests/golden/segments/valid-normalised.yaml \
+	tests/golden/segments/valid-slaac-and-small.json \
+	tests/golden/segments/valid-slaac-and-small.yaml \
+	tests/golden/segments/vlan-out-of-range.err \
+	tests/golden/segments/vlan-out-of-range.yaml \
+	tests/golden/segments/wrong-family.err \
+	tests/golden/segments/wrong-family.yaml \
+	tests/golden/segments/wrong-kind-and-empty.err \
+	tests/golden/segments/wrong-kind-and-empty.yaml
