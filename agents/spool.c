@@ -197,7 +197,8 @@ int spool_open(const char *state_dir, uint64_t max_bytes, struct spool **ret)
         s->entries[s->n++] = (struct spool_entry) { .seq = seq, .size = (uint64_t) st.st_size };
         s->bytes += (uint64_t) st.st_size;
     }
-    qsort(s->entries, s->n, sizeof *s->entries, compare_entries);
+    if (s->n)
+        qsort(s->entries, s->n, sizeof *s->entries, compare_entries);
     if (s->n && s->entries[s->n - 1].seq > s->last_seq)
         s->last_seq = s->entries[s->n - 1].seq;
     *ret = steal_pointer(&s);

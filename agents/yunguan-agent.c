@@ -166,8 +166,7 @@ static void backoff(struct agent *a, const char *what, const struct yg_error *e)
 static void controller_ok(struct agent *a)
 {
     if (a->controller_failing)
-        log_info(LOG_DOMAIN, "the controller answers again%s",
-                 a->spool && spool_count(a->spool) ? "; replaying the spooled reports" : "");
+        log_info(LOG_DOMAIN, "the controller answers again");
     a->controller_failing = false;
     a->attempt = 0;
     a->retry_at = 0;
@@ -308,8 +307,13 @@ static void handle_answer(struct agent *a, uint64_t seq, const struct report_ans
         a->debounce_at = now_ms();
     }
     if (ans->resync) {
-        log_info(LOG_DOMAIN, "the controller asks for a resync: fetching the desired state");
-        a->need_fetch = true;
+        if (a->opt.segments_file)
+            log_debug(LOG_DOMAIN, "the controller asks for a resync; the desired state comes "
+                      "from '%s', so there is nothing to fetch", a->opt.segments_file);
+        else {
+            log_info(LOG_DOMAIN, "the controller asks for a resync: fetching the desired state");
+            a->need_fetch = true;
+        }
     }
 }
 
@@ -317,6 +321,7 @@ static void handle_answer(struct agent *a, uint64_t seq, const struct report_ans
  * controller fails. */
 static void replay_spool(struct agent *a)
 {
+    size_t sent = 0;
     while (spool_count(a->spool) && !a->need_enroll && !a->stop) {
         uint64_t seq;
         _cleanup_free_ char *body = NULL;
@@ -359,8 +364,11 @@ static void replay_spool(struct agent *a)
             a->last_spooled = NULL;
         }
         controller_ok(a);
+        sent++;
         if (o == REPORT_OK)
             handle_answer(a, seq, &ans);
+        if (spool_count(a->spool) == 0)
+            log_info(LOG_DOMAIN, "sent the %zu spooled report(s); the spool is empty", sent);
     }
 }
 
@@ -466,7 +474,9 @@ static void step(struct agent *a)
         return;
     }
     if (heartbeat || !a->last_result || !json_equal(segments, a->last_result)) {
-        if (!heartbeat)
+        if (!a->last_result)
+            log_info(LOG_DOMAIN, "reporting the evaluation of %zu segment(s)", a->desired->n_segments);
+        else if (!heartbeat)
             log_info(LOG_DOMAIN, "the evaluation changed: reporting");
         emit_report(a, segments);
         a->heartbeat_at = now_ms() + (uint64_t) a->desired->heartbeat_seconds * 1000;
