@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "api-handlers.h"
 #include "log.h"
@@ -16,6 +18,7 @@
 #define LOG_DOMAIN "api"
 #define JSON_BODY_MAX (16 * 1024)
 #define MAX_URL 1024
+#define STOP_ANSWER_WAIT_SEC 5     /* how long api_stop() waits for owed answers */
 
 enum route_body { BODY_NONE, BODY_JSON, BODY_DOCUMENT };
 
@@ -81,6 +84,12 @@ struct api_server {
     atomic_uint_fast64_t latency_buckets[N_BOUNDS + 1];
     atomic_uint_fast64_t latency_sum_usec;
     atomic_uint_fast64_t latency_count;
+
+    /* Calls handed to the store and not yet completed: their answers are
+     * owed to clients, and api_stop() waits for them. */
+    pthread_mutex_t owed_lock;
+    pthread_cond_t owed_done;
+    unsigned owed;
 };
 
 enum call_phase { CALL_RECEIVING, CALL_PENDING, CALL_FINISHED };
@@ -96,6 +105,7 @@ struct api_call {
     size_t body_limit;
     bool body_too_large;
     _Atomic int phase;
+    bool deferred;              /* counted in srv->owed */
     uint64_t started_usec;
 
     /* The answer. */
@@ -322,6 +332,10 @@ void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish
     call->finish = finish;
     call->ctx = ctx;
     atomic_store(&call->phase, CALL_PENDING);
+    call->deferred = true;
+    pthread_mutex_lock(&call->srv->owed_lock);
+    call->srv->owed++;
+    pthread_mutex_unlock(&call->srv->owed_lock);
     /* Suspend before the writer can possibly resume us. */
     MHD_suspend_connection(call->conn);
     store_submit(call->srv->store, deferred_run, deferred_done, call);
@@ -466,6 +480,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (call->status)
         record_metrics(call);
+    if (call->deferred) {
+        struct api_server *srv = call->srv;
+        pthread_mutex_lock(&srv->owed_lock);
+        if (--srv->owed == 0)
+            pthread_cond_broadcast(&srv->owed_done);
+        pthread_mutex_unlock(&srv->owed_lock);
+    }
     strbuf_free(&call->body);
     free(call->reply);
     free(call->extra_header_name);
@@ -490,6 +511,8 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
     struct api_server *srv = xcalloc(1, sizeof *srv);
     srv->store = store;
     srv->cfg = *cfg;
+    pthread_mutex_init(&srv->owed_lock, NULL);
+    pthread_cond_init(&srv->owed_done, NULL);
 
     struct sockaddr_storage ss = { 0 };
     socklen_t sslen;
@@ -539,6 +562,21 @@ void api_stop(struct api_server *srv)
 {
     if (!srv)
         return;
+    /* Changes the store has committed (or refused) are answered before the
+     * connections are closed: a client must not see a reset for a write
+     * that was stored.  Bounded, in case a client does not read. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += STOP_ANSWER_WAIT_SEC;
+    pthread_mutex_lock(&srv->owed_lock);
+    while (srv->owed > 0 &&
+           pthread_cond_timedwait(&srv->owed_done, &srv->owed_lock, &deadline) != ETIMEDOUT)
+        ;
+    if (srv->owed > 0)
+        log_warn(LOG_DOMAIN, "stopping with %u answers not delivered", srv->owed);
+    pthread_mutex_unlock(&srv->owed_lock);
     MHD_stop_daemon(srv->mhd);
+    pthread_mutex_destroy(&srv->owed_lock);
+    pthread_cond_destroy(&srv->owed_done);
     free(srv);
 }
