@@ -2,6 +2,24 @@
 TESTS += tests/e2e/cli-offline.sh
 EXTRA_DIST += tests/e2e/cli-offline.sh
 
+# End-to-end tests: the real yunguand on a temporary SQLite file, driven by
+# the real yunguan CLI and curl (they skip, exit 77, without curl, jq or
+# sqlite3).  Shared helpers in lib.sh; request templates in data/.
+E2E_TESTS = \
+	tests/e2e/e2e-requests.sh \
+	tests/e2e/e2e-roles.sh \
+	tests/e2e/e2e-quota.sh \
+	tests/e2e/e2e-idempotency.sh \
+	tests/e2e/e2e-audit.sh \
+	tests/e2e/e2e-migrate.sh \
+	tests/e2e/e2e-daemon.sh
+TESTS += $(E2E_TESTS)
+EXTRA_DIST += $(E2E_TESTS) \
+	tests/e2e/lib.sh \
+	tests/e2e/data/request.yaml.in \
+	tests/e2e/data/request.json.in \
+	tests/e2e/data/invalid.yaml.in
+
 # yunguan-agent in network namespaces (root; skips, exit 77, without ip netns).
 TESTS += tests/e2e/agent-netns.sh
 EXTRA_DIST += tests/e2e/agent-netns.sh
