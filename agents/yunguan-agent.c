@@ -208,6 +208,7 @@ static int do_enroll(struct agent *a)
     else {
         log_err(LOG_DOMAIN, "there is no agent token in '%s/%s' and no enrollment secret "
                 "(--enroll-token-file) to enroll with", a->opt.state_dir, REPORT_TOKEN_FILE);
+        backoff(a, "enrollment", NULL);
         return -ENOENT;
     }
     _cleanup_free_ char *token = NULL;
@@ -224,15 +225,16 @@ static int do_enroll(struct agent *a)
     }
     int r = report_token_store(a->opt.state_dir, token);
     if (r < 0) {
-        log_err(LOG_DOMAIN, "enrolled, but cannot store the agent token in '%s/%s': %s",
+        /* The secret is spent: keep the token in memory for this run. */
+        log_err(LOG_DOMAIN, "enrolled, but cannot store the agent token in '%s/%s': %s; it is "
+                "used until the agent stops, then the host needs a new enrollment secret",
                 a->opt.state_dir, REPORT_TOKEN_FILE, strerror(-r));
-        explicit_bzero(token, strlen(token));
-        return r;
     }
     http_client_set_token(a->http, token);
     explicit_bzero(token, strlen(token));
-    log_info(LOG_DOMAIN, "enrolled host '%s'; the agent token is in '%s/%s'", a->host,
-             a->opt.state_dir, REPORT_TOKEN_FILE);
+    if (r == 0)
+        log_info(LOG_DOMAIN, "enrolled host '%s'; the agent token is in '%s/%s'", a->host,
+                 a->opt.state_dir, REPORT_TOKEN_FILE);
     a->need_enroll = false;
     controller_ok(a);
     return 0;
