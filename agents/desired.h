@@ -11,7 +11,7 @@
 
 #include "ip.h"
 
-#define DESIRED_MAX_SEGMENTS          1024
+#define DESIRED_MAX_SEGMENTS          256     /* the controller takes reports of at most 256 */
 #define DESIRED_DEFAULT_HEARTBEAT_S   10
 #define DESIRED_MAX_HEARTBEAT_S       3600
 #define DESIRED_MAX_BYTES             (4u * 1024 * 1024)
