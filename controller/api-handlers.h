@@ -41,6 +41,12 @@ void api_segments_history(struct api_call *call, const struct api_route_args *ar
 void api_segments_waive(struct api_call *call, const struct api_route_args *args);
 void api_progress(struct api_call *call, const struct api_route_args *args);
 
+/* api-segments.c */
+void api_segments_apply(struct api_call *call, const struct api_route_args *args);
+void api_segments_plan(struct api_call *call, const struct api_route_args *args);
+void api_prefixes_allocate(struct api_call *call, const struct api_route_args *args);
+void api_prefixes_list(struct api_call *call, const struct api_route_args *args);
+
 /* api-metrics.c */
 void api_healthz(struct api_call *call, const struct api_route_args *args);
 void api_metrics(struct api_call *call, const struct api_route_args *args);

@@ -67,6 +67,11 @@ static const struct route routes[] = {
     { "GET",    "/api/v1/segments/{name}/history", api_segments_history, R_READERS | ROLE_BIT(ROLE_DEPARTMENT), BODY_NONE },
     { "POST",   "/api/v1/segments/{name}/waivers", api_segments_waive,  R_NETOPS,          BODY_JSON },
     { "GET",    "/api/v1/progress",                api_progress,        R_READERS | ROLE_BIT(ROLE_DEPARTMENT), BODY_NONE },
+    /* Segment plans and IPv6 prefix allocation (api-segments.c). */
+    { "PUT",    "/api/v1/segments",                api_segments_apply,  R_NETOPS,          BODY_DOCUMENT },
+    { "GET",    "/api/v1/segments/{name}/plan",    api_segments_plan,   R_READERS,         BODY_NONE },
+    { "POST",   "/api/v1/prefixes/allocate",       api_prefixes_allocate, R_NETOPS,        BODY_JSON },
+    { "GET",    "/api/v1/prefixes",                api_prefixes_list,   R_READERS,         BODY_NONE },
 };
 
 /* Latency histogram bounds, seconds. */

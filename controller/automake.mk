@@ -11,6 +11,7 @@ controller_libcontroller_la_SOURCES = \
 	controller/lifecycle.c controller/lifecycle.h \
 	controller/quota.c controller/quota.h \
 	controller/requests.c controller/requests.h \
+	controller/segments.c controller/segments.h controller/api-segments.c \
 	controller/store.c controller/store.h controller/store-schema.h
 nodist_controller_libcontroller_la_SOURCES = controller/schema-sql.c
 controller_libcontroller_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller

@@ -464,6 +464,7 @@ static void validate_segment(struct yamldoc *d, const struct yamldoc_node *n, co
     if (v[SEG_VLAN] && yamldoc_get_int(d, v[SEG_VLAN], p_vlan, 1, 4094, &s->vlan)) {
         chk->vlan = v[SEG_VLAN];
         chk->vlan_ok = true;
+        s->vlan_pos = yamldoc_pos_of(v[SEG_VLAN]);
     }
     if (v[SEG_INTERFACE] && yamldoc_get_string(d, v[SEG_INTERFACE], p_if, &s->interface) &&
         !segment_ifname_is_valid(s->interface)) {

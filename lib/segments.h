@@ -63,7 +63,7 @@ struct segment {
 
     /* Where the values stood (zero when the segment did not come from a
      * file), for problems only the controller can find. */
-    struct yamldoc_pos pos, name_pos, ipv4_prefix_pos, ipv6_prefix_pos;
+    struct yamldoc_pos pos, name_pos, vlan_pos, ipv4_prefix_pos, ipv6_prefix_pos;
 };
 
 struct segment_list {
