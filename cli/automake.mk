@@ -11,7 +11,8 @@ cli_yunguan_SOURCES = \
 	cli/cmd-quota.c \
 	cli/cmd-token.c \
 	cli/cmd-audit.c \
-	cli/cmd-readiness.c
+	cli/cmd-readiness.c \
+	cli/cmd-segment.c
 cli_yunguan_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 cli_yunguan_LDADD = lib/libyunguan.la $(CURL_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
 

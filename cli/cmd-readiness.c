@@ -300,6 +300,19 @@ static int cmd_host_enroll(struct cli *cli, const struct cli_command *cmd, int a
 
 static const struct cli_command cli_segment_status_commands[] = {
     {
+        .group = "segment", .name = "apply",
+        .synopsis = "FILE [--dry-run]",
+        .summary = "Create or update segments from a segment list (netops, admin).",
+        .description =
+            "FILE (YAML, or JSON when it ends in .json; '-' reads standard input) is a\n"
+            "SegmentList; the whole list is applied in one transaction: segments are created\n"
+            "or updated by name, with their departments, hosts and planned addresses.\n"
+            "Segments not in the list stay as they are.  Problems in the list are printed\n"
+            "one per line as FILE:LINE:COLUMN: PATH: MESSAGE.\n",
+        .help = "      --dry-run        show what would be created and updated; change nothing\n",
+        .run = cli_segment_apply_run,
+    },
+    {
         .group = "segment", .name = "list",
         .synopsis = "",
         .summary = "Each segment's dual-stack state, hosts ready and top blocking reason ('yunguan segments').",
@@ -329,11 +342,9 @@ static const struct cli_command cli_segment_status_commands[] = {
     },
 };
 
-
-/* Until 'segment apply' joins it, the segment group is these commands. */
 const struct cli_group cli_group_segment = {
     .name = "segment",
-    .summary = "Network segments: dual-stack state, hosts, waivers.",
+    .summary = "Network segments: plans, dual-stack state, hosts, waivers.",
     .commands = cli_segment_status_commands,
     .n_commands = YG_ARRAY_SIZE(cli_segment_status_commands),
 };
