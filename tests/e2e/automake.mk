@@ -23,3 +23,7 @@ EXTRA_DIST += $(E2E_TESTS) \
 # yunguan-agent in network namespaces (root; skips, exit 77, without ip netns).
 TESTS += tests/e2e/agent-netns.sh
 EXTRA_DIST += tests/e2e/agent-netns.sh
+
+# Segment lists and IPv6 prefix allocation.
+TESTS += tests/e2e/e2e-segments.sh
+EXTRA_DIST += tests/e2e/e2e-segments.sh
