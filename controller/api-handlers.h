@@ -47,6 +47,23 @@ void api_segments_plan(struct api_call *call, const struct api_route_args *args)
 void api_prefixes_allocate(struct api_call *call, const struct api_route_args *args);
 void api_prefixes_list(struct api_call *call, const struct api_route_args *args);
 
+/* api-hosts.c */
+void api_hosts_register(struct api_call *call, const struct api_route_args *args);
+void api_hosts_list(struct api_call *call, const struct api_route_args *args);
+void api_hosts_show(struct api_call *call, const struct api_route_args *args);
+void api_hosts_drain(struct api_call *call, const struct api_route_args *args);
+void api_drift(struct api_call *call, const struct api_route_args *args);
+
+/* api-vms.c */
+void api_vms_list(struct api_call *call, const struct api_route_args *args);
+void api_vms_show(struct api_call *call, const struct api_route_args *args);
+void api_vms_reclaim(struct api_call *call, const struct api_route_args *args);
+void api_vms_action(struct api_call *call, const struct api_route_args *args);
+void api_decommissions_list(struct api_call *call, const struct api_route_args *args);
+void api_decommissions_decide(struct api_call *call, const struct api_route_args *args);
+void api_lease_policy_get(struct api_call *call, const struct api_route_args *args);
+void api_lease_policy_put(struct api_call *call, const struct api_route_args *args);
+
 /* api-metrics.c */
 void api_healthz(struct api_call *call, const struct api_route_args *args);
 void api_metrics(struct api_call *call, const struct api_route_args *args);

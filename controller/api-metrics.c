@@ -5,6 +5,7 @@
 #include "api-handlers.h"
 #include "lifecycle.h"
 #include "requests.h"
+#include "vms.h"
 #include "util.h"
 
 void api_healthz(struct api_call *call, const struct api_route_args *args)
@@ -37,6 +38,7 @@ void api_metrics(struct api_call *call, const struct api_route_args *args)
                         "# TYPE yunguan_store_changes_total counter\n"
                         "yunguan_store_changes_total %llu\n",
                   (unsigned long long) stats.commits, (unsigned long long) stats.jobs);
+    vms_metrics(reader, &out);
     api_metrics_http(api_call_server(call), &out);
     api_reply_text(call, 200, "text/plain; version=0.0.4", strbuf_steal(&out));
 }

@@ -12,11 +12,20 @@ controller_libcontroller_la_SOURCES = \
 	controller/quota.c controller/quota.h \
 	controller/requests.c controller/requests.h \
 	controller/segments.c controller/segments.h controller/api-segments.c \
-	controller/store.c controller/store.h controller/store-schema.h
+	controller/store.c controller/store.h controller/store-schema.h \
+	controller/hypervisor.c controller/hypervisor.h \
+	controller/domain-xml.c controller/domain-xml.h \
+	controller/placement.c controller/placement.h \
+	controller/addresses.c controller/addresses.h \
+	controller/hosts.c controller/hosts.h controller/api-hosts.c \
+	controller/vms.c controller/vms.h controller/vms-priv.h controller/vms-engine.c \
+	controller/api-vms.c
 nodist_controller_libcontroller_la_SOURCES = controller/schema-sql.c
 controller_libcontroller_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
-controller_libcontroller_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
-controller_libcontroller_la_LIBADD = lib/libyunguan.la $(SQLITE_LIBS) $(MHD_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
+controller_libcontroller_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) \
+	$(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)
+controller_libcontroller_la_LIBADD = lib/libyunguan.la $(SQLITE_LIBS) $(MHD_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
+	$(LIBVIRT_LIBS) $(LIBXML2_LIBS)
 
 controller_yunguand_SOURCES = controller/yunguand.c
 controller_yunguand_CFLAGS = $(controller_libcontroller_la_CFLAGS)

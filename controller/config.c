@@ -20,6 +20,7 @@ void yunguand_config_defaults(struct yunguand_config *cfg)
     cfg->max_body_bytes = REQUEST_MAX_BYTES;
     cfg->http_threads = 2;
     cfg->heartbeat_seconds = 10;
+    vms_config_defaults(&cfg->vms);
 }
 
 void yunguand_config_free(struct yunguand_config *cfg)
@@ -28,6 +29,7 @@ void yunguand_config_free(struct yunguand_config *cfg)
     free(cfg->listen_address);
     free(cfg->admin_token_file);
     free(cfg->log_level);
+    free(cfg->vms.domain_type);
 }
 
 int yunguand_config_set_listen(struct yunguand_config *cfg, const char *text)
@@ -139,10 +141,63 @@ int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct y
             } else {
                 cfg->http_threads = (unsigned) n;
             }
+        } else if (streq(key, "vcpu_overcommit")) {
+            errno = 0;
+            double d = strtod(val, &end);
+            if (errno || *end || !*val || !(d >= 1.0 && d <= 64.0)) {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          "expected a ratio of vCPUs to host CPUs from 1.0 to 64.0, e.g. 4.0");
+                r = -EINVAL;
+            } else {
+                cfg->vms.vcpu_overcommit = d;
+            }
+        } else if (streq(key, "shutdown_timeout_seconds") || streq(key, "reconcile_seconds") ||
+                   streq(key, "lease_notice_days") || streq(key, "lease_grace_days") ||
+                   streq(key, "volume_size_override_mib")) {
+            errno = 0;
+            long n = strtol(val, &end, 10);
+            bool zero_ok = !streq(key, "reconcile_seconds");
+            if (errno || *end || !*val || n < (zero_ok ? 0 : 1) || n > 1000000) {
+                *ret_error = config_error(path, &v->start_mark, key, zero_ok
+                                          ? "expected a whole number from 0 to 1000000"
+                                          : "expected a whole number from 1 to 1000000");
+                r = -EINVAL;
+            } else if (streq(key, "shutdown_timeout_seconds")) {
+                cfg->vms.shutdown_timeout_seconds = (int) n;
+            } else if (streq(key, "reconcile_seconds")) {
+                cfg->vms.reconcile_seconds = (int) n;
+            } else if (streq(key, "lease_notice_days")) {
+                cfg->vms.lease_notice_days = (int) n;
+            } else if (streq(key, "lease_grace_days")) {
+                cfg->vms.lease_grace_days = (int) n;
+            } else {
+                cfg->vms.volume_size_override_mib = n;
+            }
+        } else if (streq(key, "decommission_approval")) {
+            if (streq(val, "true") || streq(val, "false")) {
+                cfg->vms.decommission_approval = streq(val, "true");
+            } else {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          "expected true (a department's decommission waits for cloud "
+                                          "operations) or false");
+                r = -EINVAL;
+            }
+        } else if (streq(key, "domain_type")) {
+            if (streq(val, "qemu") || streq(val, "kvm")) {
+                free(cfg->vms.domain_type);
+                cfg->vms.domain_type = xstrdup(val);
+            } else {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          "expected qemu (TCG, no KVM needed) or kvm");
+                r = -EINVAL;
+            }
         } else {
             *ret_error = config_error(path, &k->start_mark, key,
                                       "unknown key; the keys are listen, database, admin_token_file, "
-                                      "log_level, max_body_bytes, http_threads and heartbeat_seconds");
+                                      "log_level, max_body_bytes, http_threads, heartbeat_seconds, "
+                                      "vcpu_overcommit, shutdown_timeout_seconds, reconcile_seconds, "
+                                      "decommission_approval, lease_notice_days, lease_grace_days, "
+                                      "domain_type and volume_size_override_mib");
             r = -EINVAL;
         }
     }

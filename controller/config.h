@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "vms.h"
 
 struct yunguand_config {
     char *database;             /* SQLite file */
@@ -16,6 +17,7 @@ struct yunguand_config {
     size_t max_body_bytes;
     unsigned http_threads;
     int heartbeat_seconds;      /* agents report at least this often */
+    struct vms_config vms;      /* hypervisors, VMs, leases (vms.h) */
 };
 
 void yunguand_config_defaults(struct yunguand_config *cfg);

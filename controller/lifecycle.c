@@ -9,6 +9,7 @@
 #include "quota.h"
 #include "store.h"
 #include "util.h"
+#include "vms.h"
 
 static const char *const state_names[REQUEST_STATE_MAX] = {
     [REQUEST_SUBMITTED] = "submitted", [REQUEST_APPROVED] = "approved",
@@ -39,6 +40,10 @@ const struct request_transition request_transitions[] = {
     { REQUEST_PROVISIONING, REQUEST_ACTION_FAIL,      REQUEST_FAILED,       0 },
     { REQUEST_FAILED,       REQUEST_ACTION_RETRY,     REQUEST_APPROVED,     OPS },
     { REQUEST_ACTIVE,       REQUEST_ACTION_CLOSE,     REQUEST_CLOSED,       0 },
+    /* Every VM decommissioned before the request became active. */
+    { REQUEST_APPROVED,     REQUEST_ACTION_CLOSE,     REQUEST_CLOSED,       0 },
+    { REQUEST_PROVISIONING, REQUEST_ACTION_CLOSE,     REQUEST_CLOSED,       0 },
+    { REQUEST_FAILED,       REQUEST_ACTION_CLOSE,     REQUEST_CLOSED,       0 },
 };
 const size_t request_n_transitions = YG_ARRAY_SIZE(request_transitions);
 
@@ -131,7 +136,8 @@ int lifecycle_record(struct store_txn *txn, const struct principal *by, int64_t 
     store_bind_text(st, 2, from >= 0 ? state_names[from] : NULL);
     store_bind_text(st, 3, state_names[to]);
     store_bind_text(st, 4, by->actor);
-    store_bind_text(st, 5, role_to_string(by->role));
+    store_bind_text(st, 5, by->token_id == 0 && streq(by->actor, "system") ? "system"
+                           : role_to_string(by->role));
     store_bind_text(st, 6, reason);
     store_bind_text(st, 7, at);
     int rc = sqlite3_step(st);
@@ -187,7 +193,9 @@ int lifecycle_apply(struct store_txn *txn, const struct principal *by, int64_t r
             state_names[state], action_names[action], from, state_names[state], can);
         return -EBUSY;
     }
-    if (!(t->roles & ROLE_BIT(by->role))) {
+    /* Roles 0: only the controller itself (vms.c) makes this transition. */
+    bool system = by->token_id == 0 && streq(by->actor, "system");
+    if (t->roles ? !(t->roles & ROLE_BIT(by->role)) : !system) {
         *ret_error = yg_error_new(403, "forbidden", "permission denied: role '%s' may not %s requests",
                                   role_to_string(by->role), action_names[action]);
         return -EPERM;
@@ -256,8 +264,13 @@ int lifecycle_apply(struct store_txn *txn, const struct principal *by, int64_t r
     _cleanup_free_ char *audit_action = xasprintf("request.%s", action_names[action]);
     json_t *before = json_pack("{s:s}", "state", state_names[state]);
     json_t *after = json_pack("{s:s, s:s?}", "state", state_names[t->to], "reason", reason);
-    r = audit_append(txn, by->actor, role_to_string(by->role), audit_action, object, before, after);
+    r = audit_append(txn, by->actor, system ? "system" : role_to_string(by->role), audit_action,
+                     object, before, after);
     json_decref(before);
     json_decref(after);
-    return r;
+    if (r < 0)
+        return r;
+    /* The request's VMs follow (created at approval, reset on retry,
+     * cancelled on withdrawal), in this same transaction. */
+    return vms_request_transitioned(txn, by, request_id, (enum request_state) state, t->to);
 }

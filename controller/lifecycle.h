@@ -1,7 +1,7 @@
 /* The request lifecycle: states and the transition table (data, not ifs).
  *
  *   submitted → approved | rejected | withdrawn
- *   approved  → provisioning → active → closed      (next issues)
+ *   approved  → provisioning → active → closed      (the controller, vms.c)
  *   approved  → withdrawn ;  provisioning → failed → approved (retry)
  */
 #ifndef YG_LIFECYCLE_H

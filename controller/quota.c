@@ -45,11 +45,17 @@ int quota_limits_get(struct store_conn *conn, int64_t department_id, struct quot
 int quota_usage(struct store_conn *conn, int64_t department_id, struct quota_amounts *ret)
 {
     /* The live states are those of lifecycle.c's table (request_state_is_live);
-     * keep this list in step with it (tests/unit/test-lifecycle.c checks). */
+     * keep this list in step with it (tests/unit/test-lifecycle.c checks).
+     * Once a request has VMs (from its approval on), its VMs count, each
+     * until it is decommissioned: decommissioning one credits the quota. */
     sqlite3_stmt *st = store_stmt(conn,
-        "SELECT COALESCE(SUM(total_vcpus),0), COALESCE(SUM(total_memory_mib),0), "
-        "       COALESCE(SUM(total_disk_gib),0), COALESCE(SUM(total_vms),0) "
-        "FROM requests WHERE department_id = ?1 AND state IN (" REQUEST_LIVE_STATES_SQL ")");
+        "SELECT COALESCE(SUM(c),0), COALESCE(SUM(m),0), COALESCE(SUM(d),0), COALESCE(SUM(n),0) FROM ("
+        "  SELECT r.total_vcpus AS c, r.total_memory_mib AS m, r.total_disk_gib AS d, r.total_vms AS n "
+        "  FROM requests r WHERE r.department_id = ?1 AND r.state IN (" REQUEST_LIVE_STATES_SQL ") "
+        "    AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.request_id = r.id) "
+        "  UNION ALL "
+        "  SELECT v.vcpus, v.memory_mib, v.disk_gib, 1 FROM vms v "
+        "  WHERE v.department_id = ?1 AND v.state <> 'decommissioned')");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, department_id);

@@ -11,7 +11,7 @@
 #include "util.h"
 
 #define LOG_DOMAIN "store"
-#define STMT_CACHE_SIZE 64
+#define STMT_CACHE_SIZE 256
 #define GROUP_MAX_JOBS 256
 
 struct store_conn {

@@ -22,6 +22,7 @@
 #include "readiness.h"
 #include "store.h"
 #include "util.h"
+#include "vms.h"
 
 #define LOG_DOMAIN "yunguand"
 
@@ -229,6 +230,7 @@ int main(int argc, char **argv)
     struct store *store = NULL;
     struct api_server *api = NULL;
     struct readiness_sweeper *sweeper = NULL;
+    struct vms_engine *engine = NULL;
     char *err = NULL;
     if (store_open(cfg.database, &store, &err) < 0) {
         log_err(LOG_DOMAIN, "%s", err);
@@ -237,6 +239,12 @@ int main(int argc, char **argv)
     log_info(LOG_DOMAIN, "store '%s' at schema version %d", cfg.database, store_schema_version(store));
     if (ensure_admin_token(store, cfg.admin_token_file) < 0)
         goto out;
+    /* Hypervisors: a worker per registered host; VMs found mid-journal
+     * resume (or roll back) as soon as their host answers. */
+    if (vms_engine_start(store, &cfg.vms, &engine, &err) < 0) {
+        log_err(LOG_DOMAIN, "%s", err);
+        goto out;
+    }
 
     struct api_config api_cfg = {
         .listen_address = cfg.listen_address,
@@ -272,6 +280,7 @@ out:
     /* Finish the writes already accepted (their connections are resumed
      * and answered), then stop serving, then close the store. */
     readiness_sweeper_stop(sweeper);
+    vms_engine_stop(engine);
     if (store)
         store_shutdown(store);
     api_stop(api);

@@ -1,0 +1,171 @@
+#include <config.h>
+#include "addresses.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "store.h"
+#include "util.h"
+
+/* ADDR + N (N < 2^64) within its family; false on overflow past the family. */
+static bool addr_add(const struct ip_addr *base, uint64_t n, struct ip_addr *ret)
+{
+    *ret = *base;
+    int bytes = base->family == AF_INET ? 4 : 16;
+    unsigned carry = 0;
+    for (int i = bytes - 1; i >= 0; i--) {
+        unsigned sum = ret->bytes[i] + (unsigned) (n & 0xff) + carry;
+        ret->bytes[i] = (uint8_t) sum;
+        carry = sum >> 8;
+        n >>= 8;
+    }
+    return carry == 0 && n == 0;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+    return ip_addr_compare(a, b);
+}
+
+int addresses_next_free(const struct ip_prefix *prefix, uint64_t first, const struct ip_addr *used,
+                        size_t n_used, struct ip_addr *ret)
+{
+    unsigned bits = ip_family_bits(prefix->addr.family);
+    if (!bits || prefix->len > bits)
+        return -EINVAL;
+    unsigned host_bits = bits - prefix->len;
+    uint64_t size = host_bits >= 64 ? UINT64_MAX : (uint64_t) 1 << host_bits;
+    /* IPv4 below /31: the broadcast address is not a host's. */
+    uint64_t last = prefix->addr.family == AF_INET && prefix->len < 31 ? size - 2 : size - 1;
+    struct ip_addr *sorted = xcalloc(n_used ? n_used : 1, sizeof *sorted);
+    memcpy(sorted, used, n_used * sizeof *sorted);
+    qsort(sorted, n_used, sizeof *sorted, cmp_addr);
+    int r = -ENOSPC;
+    size_t k = 0;
+    for (uint64_t off = first; off <= last; off++) {
+        struct ip_addr cand;
+        if (!addr_add(&prefix->addr, off, &cand))
+            break;
+        while (k < n_used && ip_addr_compare(&sorted[k], &cand) < 0)
+            k++;
+        if (k < n_used && ip_addr_equal(&sorted[k], &cand))
+            continue;
+        *ret = cand;
+        r = 0;
+        break;
+    }
+    free(sorted);
+    return r;
+}
+
+static void collect(sqlite3_stmt *st, int family, struct ip_addr **used, size_t *n)
+{
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct ip_addr a;
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL ||
+            ip_addr_parse_family(store_column_text(st, 0), family, &a, NULL) < 0)
+            continue;
+        *used = xrealloc(*used, (*n + 1) * sizeof **used);
+        (*used)[(*n)++] = a;
+    }
+    sqlite3_reset(st);
+}
+
+static int used_of(struct store_conn *conn, int64_t segment_id, int family, const char *gateway,
+                   struct ip_addr **ret, size_t *ret_n)
+{
+    struct ip_addr *used = NULL;
+    size_t n = 0;
+    struct ip_addr gw;
+    if (gateway && ip_addr_parse_family(gateway, family, &gw, NULL) == 0) {
+        used = xrealloc(used, sizeof *used);
+        used[n++] = gw;
+    }
+    sqlite3_stmt *st = store_stmt(conn, family == AF_INET
+        ? "SELECT ipv4_address FROM host_segments WHERE segment_id = ?1 AND ipv4_address IS NOT NULL"
+        : "SELECT ipv6_address FROM host_segments WHERE segment_id = ?1 AND ipv6_address IS NOT NULL");
+    if (!st) {
+        free(used);
+        return -EIO;
+    }
+    sqlite3_bind_int64(st, 1, segment_id);
+    collect(st, family, &used, &n);
+    st = store_stmt(conn, family == AF_INET
+        ? "SELECT ipv4 FROM vms WHERE segment_id = ?1 AND ipv4 IS NOT NULL"
+        : "SELECT ipv6 FROM vms WHERE segment_id = ?1 AND ipv6 IS NOT NULL");
+    if (!st) {
+        free(used);
+        return -EIO;
+    }
+    sqlite3_bind_int64(st, 1, segment_id);
+    collect(st, family, &used, &n);
+    *ret = used;
+    *ret_n = n;
+    return 0;
+}
+
+static bool in_used(const struct ip_addr *a, const struct ip_addr *used, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ip_addr_equal(a, &used[i]))
+            return true;
+    return false;
+}
+
+int addresses_allocate(struct store_conn *conn, int64_t segment_id, const char *mac, bool want_v6,
+                       char ret_v4[static IP_ADDR_STRLEN], char ret_v6[static IP_ADDR_STRLEN],
+                       char **ret_error)
+{
+    ret_v4[0] = ret_v6[0] = '\0';
+    sqlite3_stmt *st = store_stmt(conn,
+        "SELECT name, ipv4_prefix, ipv4_gateway, ipv6_prefix, ipv6_gateway FROM segments WHERE id = ?1");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, segment_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return -ENOENT;
+    }
+    _cleanup_free_ char *name = xstrdup(store_column_text(st, 0));
+    _cleanup_free_ char *p4 = xstrdup(store_column_text(st, 1));
+    _cleanup_free_ char *g4 = xstrdup(store_column_text(st, 2));
+    _cleanup_free_ char *p6 = sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, 3));
+    _cleanup_free_ char *g6 = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, 4));
+    sqlite3_reset(st);
+
+    struct ip_prefix prefix;
+    struct ip_addr a, *used = NULL;
+    size_t n = 0;
+    if (*p4 && ip_prefix_parse(p4, &prefix, NULL) == 0) {
+        if (used_of(conn, segment_id, AF_INET, g4, &used, &n) < 0)
+            return -EIO;
+        int r = addresses_next_free(&prefix, 1, used, n, &a);
+        free(used);
+        used = NULL;
+        if (r < 0) {
+            *ret_error = xasprintf("segment '%s' has no free IPv4 address left in %s", name, p4);
+            return -ENOSPC;
+        }
+        ip_addr_format(&a, ret_v4);
+    }
+    if (want_v6 && p6 && ip_prefix_parse(p6, &prefix, NULL) == 0) {
+        if (used_of(conn, segment_id, AF_INET6, g6, &used, &n) < 0)
+            return -EIO;
+        uint8_t m[6];
+        int r = -ENOSPC;
+        if (prefix.len == 64 && mac && ip_mac_parse(mac, m) == 0 &&
+            ip_eui64_address(&prefix, m, &a) == 0 && !in_used(&a, used, n))
+            r = 0;
+        if (r < 0)
+            r = addresses_next_free(&prefix, 0x10, used, n, &a);
+        free(used);
+        if (r < 0) {
+            *ret_error = xasprintf("segment '%s' has no free IPv6 address left in %s", name, p6);
+            return -ENOSPC;
+        }
+        ip_addr_format(&a, ret_v6);
+    }
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* Internals of vms.c shared with vms-engine.c and the unit tests. */
+#ifndef YG_VMS_PRIV_H
+#define YG_VMS_PRIV_H 1
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "vms.h"
+
+struct store_conn;
+struct store_txn;
+struct principal;
+
+/* This store's tag in libvirt names (settings.instance), buf[32]. */
+int vms_instance(struct store_conn *conn, char buf[static 32]);
+/* The controller itself, for lifecycle transitions with roles 0. */
+const struct principal *vms_system_principal(void);
+/* Move VM ID to TO (checked against vm_transitions[]) with STEP and ERROR,
+ * one audit entry (AUDIT_ACTION, or "vm.<state>"; EXTRA merged into the
+ * entry's "after"), then the request's own transition if its VMs say so. */
+int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
+               const char *step, const char *error, const char *audit_action, json_t *extra);
+int vms_set_step(struct store_txn *txn, int64_t id, const char *step);
+/* Reclaim record, addresses released, state decommissioned.
+ * WIPE_OVERRIDE: the wipe method when nothing was built (else the VM's). */
+int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wipe_override);
+int vms_request_check(struct store_txn *txn, int64_t request_id);
+void vms_set_overcommit(double ratio);
+void vms_set_decommission_approval(bool needed);
+void vms_set_lease_defaults(int notice_days, int grace_days);
+
+#endif
