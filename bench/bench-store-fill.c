@@ -15,8 +15,9 @@
  * Departments (share of the requests): health 25%, police 20%, education
  * 15%, transport 10%, finance 10%, civil-affairs 8%, water 7%,
  * environment 5%; plus "archives" with 20 requests, all submitted.
- * Final states: submitted 10%, approved 10%, rejected 10%, withdrawn 5%,
- * provisioning 2%, active 40%, closed 20%, failed 3%.
+ * Final states, as in a store that has run for years (most requests
+ * finished, 15% live): submitted 5%, approved 3%, rejected 15%, withdrawn
+ * 10%, provisioning 1%, active 10%, closed 55%, failed 1%.
  * Start yunguand on PATH afterwards: it creates its admin token then. */
 #include <config.h>
 
@@ -54,9 +55,9 @@ static const struct {
     enum request_state state;
     int weight;     /* per 1000 */
 } final_states[] = {
-    { REQUEST_SUBMITTED, 100 }, { REQUEST_APPROVED, 100 }, { REQUEST_REJECTED, 100 },
-    { REQUEST_WITHDRAWN, 50 }, { REQUEST_PROVISIONING, 20 }, { REQUEST_ACTIVE, 400 },
-    { REQUEST_CLOSED, 200 }, { REQUEST_FAILED, 30 },
+    { REQUEST_SUBMITTED, 50 }, { REQUEST_APPROVED, 30 }, { REQUEST_REJECTED, 150 },
+    { REQUEST_WITHDRAWN, 100 }, { REQUEST_PROVISIONING, 10 }, { REQUEST_ACTIVE, 100 },
+    { REQUEST_CLOSED, 550 }, { REQUEST_FAILED, 10 },
 };
 
 struct department {

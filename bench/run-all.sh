@@ -15,7 +15,7 @@
 #                   at the end unless KEEP=1)
 #   YUNGUAND        the yunguand binary (default: the one this tree builds)
 #   SUBMIT_SECONDS  wrk duration for submissions (default 15)
-#   LIST_SECONDS    wrk duration per list query (default 10)
+#   LIST_SECONDS    wrk duration per list query and connection count (default 10)
 #   FILL_COUNT      requests in the store for the list benchmark (default 100000)
 #   CONNECTIONS     wrk connections (default 32); WRK_THREADS (default 2)
 #   NO_BUILD=1      do not run configure/make
@@ -29,6 +29,9 @@ LIST_SECONDS=${LIST_SECONDS:-10}
 FILL_COUNT=${FILL_COUNT:-100000}
 CONNECTIONS=${CONNECTIONS:-32}
 WRK_THREADS=${WRK_THREADS:-2}
+# A slow answer is a latency to report, not a socket error: wrk's default
+# timeout (2 s) would drop it from the distribution.
+WRK_TIMEOUT=${WRK_TIMEOUT:-30s}
 sections=${*:-sqlite mhd submit list}
 
 say() { printf '%s\n' "$*"; }
@@ -114,6 +117,21 @@ json_field() {    # json_field EXPR < json  (python3 -c, no jq needed)
 metric() {    # metric NAME_WITH_LABELS: the value from /metrics, 0 when absent
     api GET /metrics | awk -v m="$1" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
 }
+# cpu_ms PID: user+system CPU the process has used so far, in ms.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+# wait_idle: until the store's change counter stands still for a second
+# (requests wrk gave up on are still being served).
+wait_idle() {
+    local a b i
+    a=$(metric yunguan_store_changes_total)
+    for i in $(seq 1 120); do
+        sleep 1
+        b=$(metric yunguan_store_changes_total)
+        [ "$a" = "$b" ] && return 0
+        a=$b
+    done
+}
 # department_token DEPT: a department-role token (quota set large first).
 department_token() {
     local q=1099511627776
@@ -136,12 +154,18 @@ submit_run() {
     before_jobs=$(metric yunguan_store_changes_total)
     before_commits=$(metric yunguan_store_commits_total)
     before_rows=$(metric 'yunguan_requests{state="submitted"}')
+    local cpu0 load0
+    cpu0=$(cpu_ms "$YG_PID")
+    load0=$(loadavg)
     say "\$ YG_TOKEN_FILE=$tokenfile YG_DEPARTMENT=$dept YG_RUN_ID=$label \\"
-    say "    wrk -t$WRK_THREADS -c$CONNECTIONS -d${SUBMIT_SECONDS}s --latency -s bench/submit.lua $YG_URL"
+    say "    wrk -t$WRK_THREADS -c$CONNECTIONS -d${SUBMIT_SECONDS}s --timeout $WRK_TIMEOUT --latency -s bench/submit.lua $YG_URL"
     (cd "$srcdir" && YG_TOKEN_FILE=$tokenfile YG_DEPARTMENT=$dept YG_RUN_ID=$label \
-        wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SUBMIT_SECONDS}s" --latency -s bench/submit.lua \
+        wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SUBMIT_SECONDS}s" --timeout "$WRK_TIMEOUT" --latency -s bench/submit.lua \
         "$YG_URL") >"$out" 2>&1 || { cat "$out"; die "wrk failed"; }
-    sleep 1     # the answers wrk stopped waiting for are committed by now
+    local load1 cpu
+    load1=$(loadavg)
+    wait_idle   # the answers wrk stopped waiting for are committed by now
+    cpu=$(( $(cpu_ms "$YG_PID") - cpu0 ))
     local line wrk_201 non2xx server_201 jobs commits rows
     line=$(grep '^SUBMIT ' "$out")
     grep '^status ' "$out" | sed 's/^/    /'
@@ -154,6 +178,7 @@ submit_run() {
     say "$line"
     say "    counts: wrk saw $wrk_201 x 201 and $non2xx non-2xx; yunguand answered $server_201 x 201;"
     say "            $rows requests stored; $jobs changes in $commits commits ($(awk -v j="$jobs" -v c="$commits" 'BEGIN { printf "%.1f", c ? j / c : 0 }') per commit)"
+    say "    cpu:    yunguand used $cpu ms of CPU = $(awk -v c="$cpu" -v n="$rows" 'BEGIN { printf "%.0f", n ? c * 1000 / n : 0 }') us per stored request; load average $load0 -> $load1"
     if [ "$rows" -eq "$server_201" ] && [ "$wrk_201" -le "$rows" ] &&
        [ "$rows" -le $((wrk_201 + CONNECTIONS)) ]; then
         say "    check:  stored = 201 answers (wrk missed $((rows - wrk_201)) still in flight when it stopped): ok"
@@ -190,12 +215,16 @@ if [[ " $sections " == *" mhd "* ]]; then
     pids+=("$mhd_pid")
     for i in $(seq 1 50); do grep -q '^port ' "$WORKDIR/mhd.out" && break; sleep 0.1; done
     mhd_url=http://127.0.0.1:$(awk '/^port / { print $2 }' "$WORKDIR/mhd.out")
+    mhd_cpu0=$(cpu_ms "$mhd_pid")
+    mhd_load0=$(loadavg)
     say "\$ bench/bench-mhd-constant --port 0 &"
-    say "\$ YG_TOKEN=x wrk -t$WRK_THREADS -c$CONNECTIONS -d${SUBMIT_SECONDS}s --latency -s bench/submit.lua $mhd_url"
-    (cd "$srcdir" && YG_TOKEN=x wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SUBMIT_SECONDS}s" --latency \
-        -s bench/submit.lua "$mhd_url") >"$WORKDIR/wrk-mhd.txt" 2>&1
+    say "\$ YG_TOKEN=x wrk -t$WRK_THREADS -c$CONNECTIONS -d${SUBMIT_SECONDS}s --timeout $WRK_TIMEOUT --latency -s bench/submit.lua $mhd_url"
+    (cd "$srcdir" && YG_TOKEN=x wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SUBMIT_SECONDS}s" --timeout "$WRK_TIMEOUT" \
+        --latency -s bench/submit.lua "$mhd_url") >"$WORKDIR/wrk-mhd.txt" 2>&1
     line=$(grep '^SUBMIT ' "$WORKDIR/wrk-mhd.txt")
     say "$line"
+    n=$(sed -n 's/.* requests=\([0-9]*\) .*/\1/p' <<<"$line")
+    say "    cpu:    bench-mhd-constant used $(( $(cpu_ms "$mhd_pid") - mhd_cpu0 )) ms of CPU = $(awk -v c="$(( $(cpu_ms "$mhd_pid") - mhd_cpu0 ))" -v n="$n" 'BEGIN { printf "%.0f", n ? c * 1000 / n : 0 }') us per request; load average $mhd_load0 -> $(loadavg)"
     FIG[mhd]=$(sed -n 's/.* rps=\([0-9]*\) p50_ms=\([0-9.]*\) .* p99_ms=\([0-9.]*\) .*/\1 req\/s, p50 \2 ms, p99 \3 ms/p' <<<"$line")
     RPS[mhd]=$(sed -n 's/.* rps=\([0-9]*\) .*/\1/p' <<<"$line")
     kill "$mhd_pid"; wait "$mhd_pid" 2>/dev/null || true
@@ -244,13 +273,18 @@ if [[ " $sections " == *" list "* ]]; then
     for q in "${queries[@]}"; do
         label=${q%%|*}
         path=${q#*|}
-        say "\$ wrk -t$WRK_THREADS -c$CONNECTIONS -d${LIST_SECONDS}s --latency -H 'Authorization: Bearer <admin.token>' '$YG_URL$path'"
-        wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${LIST_SECONDS}s" --latency \
-            -H "Authorization: Bearer $YG_ADMIN" "$YG_URL$path" >"$WORKDIR/wrk-list.txt" 2>&1
-        fig=$(wrk_figures "$WORKDIR/wrk-list.txt")
         items=$(api GET "$path" | json_field 'len(d["items"])')
-        say "    $label: $fig ($items items per page)"
-        LIST_ROWS+=("$label: $fig ($items items)")
+        # One client: the time to serve one page.  CONNECTIONS clients: the
+        # same under load (queueing included).
+        for c in 1 "$CONNECTIONS"; do
+            t=$(( c == 1 ? 1 : WRK_THREADS ))
+            say "\$ wrk -t$t -c$c -d${LIST_SECONDS}s --timeout $WRK_TIMEOUT --latency -H 'Authorization: Bearer <admin.token>' '$YG_URL$path'"
+            wrk -t"$t" -c"$c" -d"${LIST_SECONDS}s" --timeout "$WRK_TIMEOUT" --latency \
+                -H "Authorization: Bearer $YG_ADMIN" "$YG_URL$path" >"$WORKDIR/wrk-list.txt" 2>&1
+            fig=$(wrk_figures "$WORKDIR/wrk-list.txt")
+            say "    $label, $c connection(s): $fig ($items items per page)"
+            LIST_ROWS+=("$label, -c$c: $fig ($items items)")
+        done
     done
 
     section "Submissions over HTTP into the store of $FILL_COUNT requests (department health)"
