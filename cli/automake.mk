@@ -12,6 +12,7 @@ cli_yunguan_SOURCES = \
 	cli/cmd-token.c \
 	cli/cmd-audit.c \
 	cli/cmd-readiness.c \
+	cli/cmd-vm.c \
 	cli/cmd-segment.c
 cli_yunguan_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 cli_yunguan_LDADD = lib/libyunguan.la $(CURL_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)

@@ -52,7 +52,13 @@ struct cli_group {
 };
 
 extern const struct cli_group cli_group_request, cli_group_quota, cli_group_token, cli_group_audit,
-    cli_group_segment, cli_group_progress, cli_group_host, cli_group_prefix;
+    cli_group_segment, cli_group_progress, cli_group_host, cli_group_prefix, cli_group_vm;
+
+/* The hypervisor commands of the host group (cmd-vm.c). */
+int cli_host_add_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_host_list_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_host_show_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_host_drain_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 /* "segment apply" (cmd-segment.c), listed in the segment group (cmd-readiness.c). */
 int cli_segment_apply_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 

@@ -372,6 +372,37 @@ static const struct cli_command host_commands[] = {
         .summary = "Make a one-time enrollment secret for HOST's agent (admin).",
         .run = cmd_host_enroll,
     },
+    {
+        .group = "host", .name = "add",
+        .synopsis = "HOST --uri LIBVIRT_URI --pool STORAGE_POOL [--segment NAME]...",
+        .summary = "Register a hypervisor host: its libvirt URI, storage pool and the segments "
+                   "(bridges) it carries (cloudops, admin).",
+        .help =
+            "      --uri URI        qemu:///system, qemu+tls://HOST/system, qemu+ssh://…, test:///default\n"
+            "      --pool POOL      the libvirt storage pool for VM volumes\n"
+            "      --segment NAME   a segment whose bridge the host carries (repeat)\n",
+        .run = cli_host_add_run,
+    },
+    {
+        .group = "host", .name = "list", .synopsis = "",
+        .summary = "Hypervisor hosts: reachability, VMs, used and total capacity.",
+        .run = cli_host_list_run,
+    },
+    {
+        .group = "host", .name = "show", .synopsis = "HOST",
+        .summary = "One host's capacity (CPUs x overcommit, memory, pool) and what is placed on it.",
+        .run = cli_host_show_run,
+    },
+    {
+        .group = "host", .name = "drain", .synopsis = "HOST",
+        .summary = "Give a host no new VMs (its VMs stay) (cloudops, admin).",
+        .run = cli_host_drain_run,
+    },
+    {
+        .group = "host", .name = "undrain", .synopsis = "HOST",
+        .summary = "Let a drained host take new VMs again (cloudops, admin).",
+        .run = cli_host_drain_run,
+    },
 };
 
 const struct cli_group cli_group_host = {
