@@ -8,10 +8,10 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
  libvirt-dev libnl-3-dev libnl-route-3-dev libsqlite3-dev libyaml-dev
  libcurl4-gnutls-dev libmicrohttpd-dev libjansson-dev libxml2-dev libcmocka-dev"
 
-# What the tests and the demo run against: the sqlite3 shell (tamper tests),
+# What the tests and the demo run against: the sqlite3 shell (tamper tests), jq,
 # curl (API tests), a real libvirtd with QEMU, iproute2 for namespaces,
 # clang for the libFuzzer targets, wrk for the HTTP benchmarks.
-RUN_PKGS="sqlite3 curl ca-certificates iproute2 procps
+RUN_PKGS="sqlite3 curl jq ca-certificates iproute2 procps
  libvirt-daemon-system libvirt-clients qemu-system-x86 clang wrk"
 
 SUDO=
