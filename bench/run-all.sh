@@ -51,7 +51,8 @@ if [ -z "${NO_BUILD:-}" ]; then
         [ -x "$srcdir/configure" ] || (cd "$srcdir" && autoreconf -fi)
         (cd "$builddir" && "$srcdir/configure" -q)
     fi
-    make -C "$builddir" -j"$(nproc)" bench >/dev/null
+    make -C "$builddir" -j"$(nproc)" bench >"${TMPDIR:-/tmp}/run-all-make.$$.log" 2>&1 ||
+        die "make bench failed; see ${TMPDIR:-/tmp}/run-all-make.$$.log"
 fi
 if grep -qE '^(CFLAGS|SAN_CFLAGS) *=.*-fsanitize' "$builddir/Makefile" 2>/dev/null; then
     die "this tree is configured with sanitizers; benchmark a default (-O2 -g) build"
