@@ -69,8 +69,10 @@ static char *name_list(const json_t *names, const json_t *changes)
             size_t k;
             json_t *f;
             strbuf_puts(&sb, " (");
-            json_array_foreach(fields, k, f)
-                strbuf_printf(&sb, "%s%s", k ? ", " : "", json_string_value(f) ? json_string_value(f) : "?");
+            json_array_foreach(fields, k, f) {
+                const char *field = json_string_value(f);
+                strbuf_printf(&sb, "%s%s", k ? ", " : "", field ? field : "?");
+            }
             strbuf_puts(&sb, ")");
         }
     }
@@ -172,7 +174,8 @@ int cli_segment_apply_run(struct cli *cli, const struct cli_command *cmd, int ar
 
 /* ---- prefix allocate | list ---- */
 
-static int cmd_prefix_allocate(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+static int cmd_prefix_allocate(struct cli *cli, const struct cli_command *cmd, int argc,
+                               char **argv)
 {
     static const struct option opts[] = {
         { "from", required_argument, NULL, 'f' },
@@ -194,20 +197,24 @@ static int cmd_prefix_allocate(struct cli *cli, const struct cli_command *cmd, i
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
     if (!from)
-        return cli_usage_error(cmd, "--from is required: the parent prefix, like 2001:db8:100::/48");
+        return cli_usage_error(cmd, "--from is required: the parent prefix, like "
+                               "2001:db8:100::/48");
     if (!length_s)
         return cli_usage_error(cmd, "--length is required: the length to allocate, like 64");
     int64_t length;
     if (cli_parse_uint(length_s, 128, &length) < 0 || length < 1)
-        return cli_usage_error(cmd, "--length must be an integer from 1 to 128, got '%s'", length_s);
+        return cli_usage_error(cmd, "--length must be an integer from 1 to 128, got '%s'",
+                               length_s);
     struct ip_prefix parent;
     _cleanup_free_ char *perr = NULL;
     if (ip_prefix_parse(from, &parent, &perr) < 0)
         return cli_usage_error(cmd, "--from: %s", perr);
     if (segment && !cli_department_valid(segment))
-        return cli_usage_error(cmd, "'%s' is not a segment name (%s)", segment, CLI_DEPARTMENT_RULE);
+        return cli_usage_error(cmd, "'%s' is not a segment name (%s)", segment,
+                               CLI_DEPARTMENT_RULE);
 
-    _cleanup_json_ json_t *body = json_pack("{s:s, s:I}", "from", from, "length", (json_int_t) length);
+    _cleanup_json_ json_t *body = json_pack("{s:s, s:I}", "from", from,
+                                            "length", (json_int_t) length);
     if (segment)
         json_object_set_new(body, "segment", json_string(segment));
     _cleanup_json_ json_t *root = NULL;

@@ -72,7 +72,8 @@ static void apply_finish(struct api_call *call, void *ctx, int result)
 void api_segments_apply(struct api_call *call, const struct api_route_args *args)
 {
     static const char *const types[] = {
-        "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/json", NULL,
+        "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
+        "application/json", NULL,
     };
     const char *content_type = api_call_header(call, "Content-Type");
     if (!media_type_is(content_type, types)) {
@@ -82,7 +83,8 @@ void api_segments_apply(struct api_call *call, const struct api_route_args *args
         return;
     }
     const char *dry = api_call_query(call, "dry_run");
-    if (dry && !streq(dry, "true") && !streq(dry, "1") && !streq(dry, "false") && !streq(dry, "0")) {
+    if (dry && !streq(dry, "true") && !streq(dry, "1") &&
+        !streq(dry, "false") && !streq(dry, "0")) {
         api_reply_errorf(call, 400, "bad_request", "dry_run must be true or false, got '%s'", dry);
         return;
     }

@@ -404,7 +404,8 @@ static int add_warnings(struct store_conn *conn, const struct segment_list *list
         if (it->action == PLAN_UPDATE && it->old->seg.has_ipv6 && !s->has_ipv6) {
             _cleanup_free_ char *w = xasprintf(
                 "segment '%s' loses its IPv6 prefix %s: the list has no ipv6 for it; add it "
-                "to the list to keep it", s->name, ip_prefix_format(&it->old->seg.ipv6_prefix, text));
+                "to the list to keep it", s->name,
+                ip_prefix_format(&it->old->seg.ipv6_prefix, text));
             json_array_append_new(warnings, json_string(w));
         }
     }
