@@ -26,6 +26,7 @@ struct submit_job {
     char body_sha256[65];
     json_t *warnings;
     /* results */
+    int64_t id;
     int status;
     char *response;          /* JSON text of the answer */
     bool replayed;
@@ -111,33 +112,36 @@ static int submit_run(struct store_txn *txn, void *ctx)
     int64_t id = requests_insert(txn, &j->by, j->req, j->department_id, j->source, &j->error);
     if (id < 0)
         return (int) id;
+    j->id = id;
+    j->status = 201;
+    if (!j->idempotency_key)
+        return 0;       /* the answer is built after the commit, off the writer */
+
+    /* A replay must return exactly this answer: build and keep it now. */
     json_t *request = requests_get_json(conn, id, false, NULL);
     if (!request)
         return -EIO;
     json_t *answer = json_pack("{s:o, s:O}", "request", request, "warnings", j->warnings);
-    j->status = 201;
     j->response = json_dumps(answer, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(answer);
 
-    if (j->idempotency_key) {
-        char at[32];
-        format_utc_now(at);
-        sqlite3_stmt *st = store_stmt(conn,
-            "INSERT INTO idempotency_keys (principal, key, body_sha256, status, response, created_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        if (!st)
-            return -EIO;
-        store_bind_text(st, 1, j->by.actor);
-        store_bind_text(st, 2, j->idempotency_key);
-        store_bind_text(st, 3, j->body_sha256);
-        sqlite3_bind_int(st, 4, j->status);
-        store_bind_text(st, 5, j->response);
-        store_bind_text(st, 6, at);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return -EIO;
-    }
+    char at[32];
+    format_utc_now(at);
+    sqlite3_stmt *st = store_stmt(conn,
+        "INSERT INTO idempotency_keys (principal, key, body_sha256, status, response, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, j->by.actor);
+    store_bind_text(st, 2, j->idempotency_key);
+    store_bind_text(st, 3, j->body_sha256);
+    sqlite3_bind_int(st, 4, j->status);
+    store_bind_text(st, 5, j->response);
+    store_bind_text(st, 6, at);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
     return 0;
 }
 
@@ -157,6 +161,14 @@ static void submit_finish(struct api_call *call, void *ctx, int result)
         if (j->replayed)
             api_add_header(call, "Idempotency-Replayed", "true");
         reply_raw_json(call, j->status, j->response);
+    } else if (result == 0 && j->id > 0) {
+        struct store_conn *reader = api_call_reader(call);
+        json_t *request = reader ? requests_get_json(reader, j->id, false, NULL) : NULL;
+        if (request)
+            api_reply_json(call, 201, json_pack("{s:o, s:O}", "request", request, "warnings", j->warnings));
+        else
+            api_reply_errorf(call, 500, "internal", "request %lld was stored but cannot be read back",
+                             (long long) j->id);
     } else if (j->error) {
         api_reply_error(call, steal_pointer(&j->error));
     } else {

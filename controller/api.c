@@ -116,7 +116,10 @@ struct api_server {
     unsigned owed;
 };
 
-enum call_phase { CALL_RECEIVING, CALL_PENDING, CALL_FINISHED };
+/* RECEIVING → (PENDING: with the writer → COMMITTED: stored, answer not
+ * yet built) → FINISHED.  Answers are built on HTTP threads, so the
+ * single writer spends its time on nothing but the store. */
+enum call_phase { CALL_RECEIVING, CALL_PENDING, CALL_COMMITTED, CALL_FINISHED };
 
 struct api_call {
     struct api_server *srv;
@@ -142,6 +145,7 @@ struct api_call {
     store_job_run_fn run;
     api_finish_fn finish;
     void *ctx;
+    int result;                 /* of the writer job */
 };
 
 struct store *api_call_store(struct api_call *call) { return call->srv->store; }
@@ -343,10 +347,8 @@ static int deferred_run(struct store_txn *txn, void *ctx)
 static void deferred_done(void *ctx, int result)
 {
     struct api_call *call = ctx;
-    call->finish(call, call->ctx, result);
-    if (!call->reply)
-        api_reply_errorf(call, 500, "internal", "the change could not be stored (error %d)", result);
-    atomic_store(&call->phase, CALL_FINISHED);
+    call->result = result;
+    atomic_store(&call->phase, CALL_COMMITTED);
     MHD_resume_connection(call->conn);
 }
 
@@ -490,6 +492,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_store(&call->phase, CALL_FINISHED);
     } else if (phase == CALL_PENDING) {
         return MHD_YES;
+    } else if (phase == CALL_COMMITTED) {
+        call->finish(call, call->ctx, call->result);
+        if (!call->reply)
+            api_reply_errorf(call, 500, "internal", "the change could not be stored (error %d)",
+                             call->result);
+        atomic_store(&call->phase, CALL_FINISHED);
     }
     if (!call->reply)
         api_reply_errorf(call, 500, "internal", "no answer was produced");

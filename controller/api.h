@@ -53,8 +53,9 @@ void api_reply_errorf(struct api_call *call, int status, const char *code, const
     __attribute__((format(printf, 4, 5)));
 void api_add_header(struct api_call *call, const char *name, const char *value);
 
-/* Run RUN on the writer; when it has committed, FINISH runs (on the
- * writer thread) and must reply.  CTX is owned by the caller's handlers. */
+/* Run RUN on the writer; when it has committed, FINISH runs (on an HTTP
+ * thread, where the store's reader sees the commit) and must reply.  CTX
+ * is owned by the caller's handlers. */
 typedef void (*api_finish_fn)(struct api_call *call, void *ctx, int result);
 void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish, void *ctx);
 

@@ -111,18 +111,21 @@ int audit_append(struct store_txn *txn, const char *actor, const char *role,
         log_err("audit", "cannot append audit entry: %s", sqlite3_errmsg(store_conn_db(conn)));
         return -EIO;
     }
-    st = store_stmt(conn, "UPDATE audit_head SET last_id = ?1, last_hash = ?2 WHERE singleton = 1");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    store_bind_text(st, 2, hash);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return -EIO;
     chain->last_id = id;
     memcpy(chain->last_hash, hash, sizeof hash);
     return 0;
+}
+
+int audit_chain_save_head(struct store_conn *conn, const struct audit_chain *chain)
+{
+    sqlite3_stmt *st = store_stmt(conn, "UPDATE audit_head SET last_id = ?1, last_hash = ?2 WHERE singleton = 1");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, chain->last_id);
+    store_bind_text(st, 2, chain->last_hash);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 static json_t *entry_json(sqlite3_stmt *st)

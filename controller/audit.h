@@ -18,6 +18,10 @@ struct audit_chain {
 /* Read the chain head from the store. 0 or -errno. */
 int audit_chain_load(struct store_conn *conn, struct audit_chain *ret_chain);
 
+/* Record the chain head (in audit_head) inside the writer's transaction:
+ * the store does this once per commit, after the jobs of the group. */
+int audit_chain_save_head(struct store_conn *conn, const struct audit_chain *chain);
+
 /* Append one entry inside TXN.  before/after may be NULL (borrowed). */
 int audit_append(struct store_txn *txn, const char *actor, const char *role,
                  const char *action, const char *object, json_t *before, json_t *after);

@@ -249,6 +249,7 @@ static void store_run_group(struct store *s, struct store_job *jobs)
     sqlite3 *db = s->writer->db;
     char *err = NULL;
     int commit_rc = exec_sql(db, "BEGIN IMMEDIATE;", &err);
+    int64_t group_start_id = s->chain.last_id;
     size_t n = 0;
 
     for (struct store_job *j = jobs; j; j = j->next) {
@@ -266,6 +267,10 @@ static void store_run_group(struct store *s, struct store_job *jobs)
         }
         exec_sql(db, "RELEASE job;", NULL);
     }
+    /* The chain head, once per commit rather than once per entry. */
+    if (commit_rc == 0 && s->chain.last_id != group_start_id &&
+        audit_chain_save_head(s->writer, &s->chain) < 0)
+        commit_rc = -EIO;
     if (commit_rc == 0)
         commit_rc = exec_sql(db, "COMMIT;", &err);
     if (commit_rc < 0) {
