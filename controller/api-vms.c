@@ -187,7 +187,7 @@ static bool reason_body(struct api_call *call, char **ret_reason, bool required)
         }
     json_t *rj = json_object_get(body, "reason");
     const char *reason = json_string_value(rj);
-    if ((rj && !reason) || (reason && strlen(reason) > 1000)) {
+    if ((rj && !json_is_null(rj) && !reason) || (reason && strlen(reason) > 1000)) {
         api_reply_errorf(call, 400, "bad_request", "reason must be a string of at most 1000 characters");
         json_decref(body);
         return false;

@@ -128,23 +128,27 @@ int hv_capacity_get(virConnectPtr conn, const char *pool, struct hv_capacity *re
     return 0;
 }
 
+/* The volume, or NULL with libvirt's error code and message (taken
+ * before another call resets them). */
 static virStorageVolPtr vol_lookup(virConnectPtr conn, const char *pool, const char *name,
-                                   virStoragePoolPtr *ret_pool)
+                                   virStoragePoolPtr *ret_pool, int *ret_code, char **ret_msg)
 {
     virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool);
-    if (!p)
-        return NULL;
-    virStorageVolPtr v = virStorageVolLookupByName(p, name);
+    virStorageVolPtr v = p ? virStorageVolLookupByName(p, name) : NULL;
+    *ret_code = v ? 0 : virGetLastErrorCode();
+    *ret_msg = v ? NULL : hv_error_message();
     if (ret_pool)
         *ret_pool = p;
-    else
+    else if (p)
         virStoragePoolFree(p);
     return v;
 }
 
 bool hv_volume_exists(virConnectPtr conn, const char *pool, const char *name)
 {
-    virStorageVolPtr v = vol_lookup(conn, pool, name, NULL);
+    int code;
+    _cleanup_free_ char *msg = NULL;
+    virStorageVolPtr v = vol_lookup(conn, pool, name, NULL, &code, &msg);
     if (v)
         virStorageVolFree(v);
     return v != NULL;
@@ -210,11 +214,14 @@ done:
 int hv_volume_wipe(virConnectPtr conn, const char *pool, const char *name, char **ret_method,
                    char **ret_error)
 {
-    virStorageVolPtr v = vol_lookup(conn, pool, name, NULL);
+    int code;
+    _cleanup_free_ char *msg = NULL;
+    virStorageVolPtr v = vol_lookup(conn, pool, name, NULL, &code, &msg);
     if (!v) {
-        if (virGetLastErrorCode() == VIR_ERR_NO_STORAGE_VOL)
+        if (code == VIR_ERR_NO_STORAGE_VOL)
             return -ENOENT;
-        return fail(ret_error, "volume '%s' in storage pool '%s'", name, pool);
+        *ret_error = xasprintf("volume '%s' in storage pool '%s': %s", name, pool, msg);
+        return -EIO;
     }
     int r = 0;
     if (virStorageVolWipePattern(v, VIR_STORAGE_VOL_WIPE_ALG_ZERO, 0) == 0) {
@@ -234,14 +241,16 @@ int hv_volume_wipe(virConnectPtr conn, const char *pool, const char *name, char 
 int hv_volume_delete(virConnectPtr conn, const char *pool, const char *name, char **ret_error)
 {
     virStoragePoolPtr p = NULL;
-    virStorageVolPtr v = vol_lookup(conn, pool, name, &p);
+    int code;
+    _cleanup_free_ char *msg = NULL;
+    virStorageVolPtr v = vol_lookup(conn, pool, name, &p, &code, &msg);
     if (!v) {
-        int code = virGetLastErrorCode();
         if (p)
             virStoragePoolFree(p);
         if (code == VIR_ERR_NO_STORAGE_VOL)
             return 0;
-        return fail(ret_error, "volume '%s' in storage pool '%s'", name, pool);
+        *ret_error = xasprintf("volume '%s' in storage pool '%s': %s", name, pool, msg);
+        return -EIO;
     }
     int r = 0;
     if (virStorageVolDelete(v, 0) < 0)

@@ -20,6 +20,11 @@ EXTRA_DIST += $(E2E_TESTS) \
 	tests/e2e/data/request.json.in \
 	tests/e2e/data/invalid.yaml.in
 
+# VMs through a real libvirtd with QEMU (root; starts libvirtd when needed;
+# skips, exit 77, without libvirtd, virsh or qemu-system-x86_64).
+TESTS += tests/e2e/e2e-vms.sh
+EXTRA_DIST += tests/e2e/e2e-vms.sh
+
 # yunguan-agent in network namespaces (root; skips, exit 77, without ip netns).
 TESTS += tests/e2e/agent-netns.sh
 EXTRA_DIST += tests/e2e/agent-netns.sh

@@ -20,6 +20,24 @@ tests_unit_test_request_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_request_LDADD = lib/libyunguan.la $(CMOCKA_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
 endif
 
+# The VM path: state table, names, placement, addresses, domain XML (golden
+# files in tests/unit/data/, YG_REGENERATE=1 rewrites them); the hypervisor
+# layer and the engine against libvirt's test:///default driver.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-vms tests/unit/test-hypervisor
+TESTS += tests/unit/test-vms tests/unit/test-hypervisor
+tests_unit_test_vms_SOURCES = tests/unit/test-vms.c
+tests_unit_test_vms_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+tests_unit_test_vms_CFLAGS = $(controller_libcontroller_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_vms_LDADD = controller/libcontroller.la $(CMOCKA_LIBS)
+tests_unit_test_hypervisor_SOURCES = tests/unit/test-hypervisor.c
+tests_unit_test_hypervisor_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+tests_unit_test_hypervisor_CFLAGS = $(controller_libcontroller_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_hypervisor_LDADD = controller/libcontroller.la $(CMOCKA_LIBS)
+endif
+EXTRA_DIST += tests/unit/data/domain-basic.xml tests/unit/data/domain-escaped.xml \
+	tests/unit/data/volume-backed.xml tests/unit/data/volume-empty.xml
+
 # controller/readiness.c
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-readiness

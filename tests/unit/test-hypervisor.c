@@ -1,0 +1,565 @@
+/* The hypervisor layer and the VM engine against libvirt's in-process
+ * test driver (test:///default): the synchronous helpers with libvirt's
+ * messages, the host workers and lifecycle events, and the whole loop —
+ * approval, placement, journalled provisioning, stop/start, decommission
+ * with its reclaim record, leases, placement waiting with a reason, and
+ * a journal resumed after a "crash". */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "auth.h"
+#include "hosts.h"
+#include "hypervisor.h"
+#include "lifecycle.h"
+#include "quota.h"
+#include "request.h"
+#include "requests.h"
+#include "store.h"
+#include "util.h"
+#include "vms.h"
+#include "vms-priv.h"
+
+#define TEST_URI "test:///default"
+#define TEST_POOL "default-pool"
+
+static const char *const domain_xml_fmt =
+    "<domain type='test'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+    "<os><type arch='x86_64'>hvm</type></os></domain>";
+
+static void test_helpers(void **state)
+{
+    hv_silence_errors();
+    char *err = NULL;
+    virConnectPtr conn = hv_open(TEST_URI, &err);
+    assert_non_null(conn);
+
+    struct hv_capacity cap;
+    assert_int_equal(hv_capacity_get(conn, TEST_POOL, &cap, &err), 0);
+    assert_int_equal(cap.cpus, 16);
+    assert_true(cap.memory_mib > 0);
+    assert_int_equal(cap.disk_gib, 100);
+    assert_int_equal(hv_capacity_get(conn, "no-such-pool", &cap, &err), -EIO);
+    assert_non_null(strstr(err, "storage pool 'no-such-pool'"));
+    assert_non_null(strstr(err, "no-such-pool"));     /* libvirt's own sentence follows */
+    free(err);
+    err = NULL;
+
+    /* Volumes: created once, found again (idempotent), wiped, deleted. */
+    assert_int_equal(hv_volume_ensure(conn, TEST_POOL, "ut-vol.qcow2", 1, "no-image", NULL, &err), 0);
+    assert_true(hv_volume_exists(conn, TEST_POOL, "ut-vol.qcow2"));
+    assert_int_equal(hv_volume_ensure(conn, TEST_POOL, "ut-vol.qcow2", 1, NULL, NULL, &err), 0);
+    char *method = NULL;
+    assert_int_equal(hv_volume_wipe(conn, TEST_POOL, "ut-vol.qcow2", &method, &err), 0);
+    /* The test driver has no wipe: recorded as such, with libvirt's reason. */
+    assert_non_null(method);
+    assert_true(streq(method, "zero") || strncmp(method, "none: ", 6) == 0);
+    free(method);
+    assert_int_equal(hv_volume_delete(conn, TEST_POOL, "ut-vol.qcow2", &err), 0);
+    assert_false(hv_volume_exists(conn, TEST_POOL, "ut-vol.qcow2"));
+    assert_int_equal(hv_volume_delete(conn, TEST_POOL, "ut-vol.qcow2", &err), 0);   /* already gone */
+    method = NULL;
+    assert_int_equal(hv_volume_wipe(conn, TEST_POOL, "ut-vol.qcow2", &method, &err), -ENOENT);
+
+    /* Domains: define (idempotent), start, state, list, shutdown, remove. */
+    _cleanup_free_ char *xml = xasprintf(domain_xml_fmt, "ut-dom");
+    assert_int_equal(hv_domain_define(conn, "ut-dom", xml, &err), 0);
+    assert_int_equal(hv_domain_define(conn, "ut-dom", xml, &err), 0);
+    enum hv_domstate s;
+    assert_int_equal(hv_domain_state(conn, "ut-dom", &s, &err), 0);
+    assert_int_equal(s, HV_DOM_SHUTOFF);
+    assert_int_equal(hv_domain_start(conn, "ut-dom", &err), 0);
+    assert_int_equal(hv_domain_start(conn, "ut-dom", &err), 0);     /* running already */
+    assert_int_equal(hv_domain_state(conn, "ut-dom", &s, &err), 0);
+    assert_int_equal(s, HV_DOM_RUNNING);
+    struct hv_domain_info *doms;
+    size_t n;
+    assert_int_equal(hv_list_domains(conn, &doms, &n, &err), 0);
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        found |= streq(doms[i].name, "ut-dom") && doms[i].state == HV_DOM_RUNNING;
+    hv_domain_infos_free(doms, n);
+    assert_true(found);
+    assert_int_equal(hv_domain_reboot(conn, "ut-dom", &err), 0);
+    bool forced;
+    assert_int_equal(hv_domain_shutdown(conn, "ut-dom", 2000, &forced, &err), 0);
+    assert_int_equal(hv_domain_state(conn, "ut-dom", &s, &err), 0);
+    assert_int_equal(s, HV_DOM_SHUTOFF);
+    assert_int_equal(hv_domain_remove(conn, "ut-dom", &err), 0);
+    assert_false(hv_domain_exists(conn, "ut-dom"));
+    assert_int_equal(hv_domain_remove(conn, "ut-dom", &err), 0);    /* already gone */
+    assert_int_equal(hv_domain_state(conn, "ut-dom", &s, &err), -ENOENT);
+    assert_int_equal(hv_domain_shutdown(conn, "ut-dom", 100, &forced, &err), 0);
+
+    /* libvirt's message reaches the caller. */
+    assert_int_equal(hv_domain_start(conn, "ut-nothing", &err), -EIO);
+    assert_non_null(strstr(err, "domain 'ut-nothing'"));
+    free(err);
+    err = NULL;
+    _cleanup_free_ char *bad = xasprintf("<domain type='test'><name>ut-bad</name></domain>");
+    assert_true(hv_domain_define(conn, "ut-bad", bad, &err) < 0);
+    assert_non_null(strstr(err, "cannot define domain 'ut-bad'"));
+    free(err);
+    virConnectClose(conn);
+
+    err = NULL;
+    assert_null(hv_open("qemu:///system?socket=/nonexistent/sock", &err));
+    assert_non_null(strstr(err, "/nonexistent/sock"));
+    free(err);
+}
+
+/* ---- workers and events ---- */
+
+struct seen {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int up, down, events_running;
+    char last_error[512];
+};
+
+static struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void on_status(void *opaque, const char *host, bool up, const struct hv_capacity *cap, const char *error)
+{
+    pthread_mutex_lock(&seen.lock);
+    if (up)
+        seen.up++;
+    else {
+        seen.down++;
+        snprintf(seen.last_error, sizeof seen.last_error, "%s", error ? error : "");
+    }
+    pthread_cond_broadcast(&seen.cond);
+    pthread_mutex_unlock(&seen.lock);
+}
+
+static void on_event(void *opaque, const char *host, const char *domain, enum hv_domstate state)
+{
+    pthread_mutex_lock(&seen.lock);
+    if (streq(domain, "ut-ev") && state == HV_DOM_RUNNING)
+        seen.events_running++;
+    pthread_cond_broadcast(&seen.cond);
+    pthread_mutex_unlock(&seen.lock);
+}
+
+static bool wait_seen(int *counter, int at_least)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&seen.lock);
+    while (*counter < at_least &&
+           pthread_cond_timedwait(&seen.cond, &seen.lock, &deadline) == 0)
+        ;
+    bool ok = *counter >= at_least;
+    pthread_mutex_unlock(&seen.lock);
+    return ok;
+}
+
+struct task_ctx {
+    int ran_with_conn;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void start_task(virConnectPtr conn, const char *host, const char *pool, void *ctx)
+{
+    struct task_ctx *t = ctx;
+    char *err = NULL;
+    if (conn) {
+        _cleanup_free_ char *xml = xasprintf(domain_xml_fmt, "ut-ev");
+        t->ran_with_conn = hv_domain_define(conn, "ut-ev", xml, &err) == 0 &&
+                           hv_domain_start(conn, "ut-ev", &err) == 0;
+    }
+    free(err);
+    pthread_mutex_lock(&t->lock);
+    t->done = true;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void cleanup_task(virConnectPtr conn, const char *host, const char *pool, void *ctx)
+{
+    char *err = NULL;
+    if (conn)
+        hv_domain_remove(conn, "ut-ev", &err);
+    free(err);
+    start_task(NULL, host, pool, ctx);
+}
+
+static void run_task(struct hv *hv, const char *host, hv_task_fn fn, struct task_ctx *t)
+{
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    t->done = false;
+    assert_int_equal(hv_submit(hv, host, fn, t), 0);
+    pthread_mutex_lock(&t->lock);
+    while (!t->done)
+        pthread_cond_wait(&t->cond, &t->lock);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void test_workers(void **state)
+{
+    struct hv_callbacks cb = { .host_status = on_status, .domain_event = on_event };
+    struct hv *hv;
+    assert_int_equal(hv_start(&cb, &hv), 0);
+    hv_host_set(hv, "hv-test", TEST_URI, TEST_POOL);
+    hv_host_set(hv, "hv-down", "qemu:///system?socket=/nonexistent/sock", "default");
+    assert_true(wait_seen(&seen.up, 1));
+    assert_true(wait_seen(&seen.down, 1));
+    assert_non_null(strstr(seen.last_error, "/nonexistent/sock"));
+    assert_true(hv_host_up(hv, "hv-test"));
+    assert_false(hv_host_up(hv, "hv-down"));
+    assert_int_equal(hv_submit(hv, "no-such-host", start_task, NULL), -ENOENT);
+
+    struct task_ctx t = { 0 };
+    run_task(hv, "hv-test", start_task, &t);
+    assert_true(t.ran_with_conn);
+    /* The start comes back as a lifecycle event, without polling. */
+    assert_true(wait_seen(&seen.events_running, 1));
+    /* A down host's task runs at once, without a connection. */
+    struct task_ctx t2 = { 0 };
+    run_task(hv, "hv-down", start_task, &t2);
+    assert_false(t2.ran_with_conn);
+    struct task_ctx t3 = { 0 };
+    run_task(hv, "hv-test", cleanup_task, &t3);
+    hv_stop(hv);
+}
+
+/* ---- the whole loop through the store and the engine ---- */
+
+struct fixture {
+    char dir[64], path[128];
+    struct store *store;
+};
+
+static struct principal admin = { .token_id = 1, .role = ROLE_ADMIN, .actor = "token:1" };
+static struct principal dept = { .token_id = 2, .role = ROLE_DEPARTMENT, .department_id = 1,
+                                 .department = "health", .actor = "token:2" };
+
+static int exec_db(struct fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_open(f->path, &db);
+    sqlite3_busy_timeout(db, 10000);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int64_t query_int(struct fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    sqlite3_open(f->path, &db);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return v;
+}
+
+static char *query_text(struct fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char *v = NULL;
+    sqlite3_open(f->path, &db);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            v = xstrdup((const char *) sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return v;
+}
+
+static bool wait_int(struct fixture *f, const char *sql, int64_t want)
+{
+    for (int i = 0; i < 400; i++) {     /* bounded: 20 s */
+        if (query_int(f, sql) == want)
+            return true;
+        struct timespec ts = { 0, 50 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "waited in vain for %s = %lld (is %lld)\n", sql, (long long) want,
+            (long long) query_int(f, sql));
+    return false;
+}
+
+struct job {
+    const char *yaml;
+    int64_t id;
+    enum request_action action;
+    const char *name;
+    const char *uri;
+    const char *segment;
+    struct yg_error *error;
+    json_t *out;
+    int64_t now;
+};
+
+static int submit_run(struct store_txn *txn, void *ctx)
+{
+    struct job *j = ctx;
+    struct request *req = NULL;
+    if (request_parse(j->yaml, strlen(j->yaml), NULL, &req, &j->error) < 0)
+        return -EINVAL;
+    j->id = requests_insert(txn, &dept, req, 1, j->yaml, &j->error);
+    request_free(req);
+    return j->id < 0 ? (int) j->id : 0;
+}
+
+static int action_run(struct store_txn *txn, void *ctx)
+{
+    struct job *j = ctx;
+    return lifecycle_apply(txn, &admin, j->id, j->action, NULL, &j->error);
+}
+
+static int host_run(struct store_txn *txn, void *ctx)
+{
+    struct job *j = ctx;
+    const char *segs[] = { j->segment };
+    return hosts_register(txn, &admin, j->name, j->uri, TEST_POOL, segs, 1, &j->out, &j->error);
+}
+
+static int decommission_run(struct store_txn *txn, void *ctx)
+{
+    struct job *j = ctx;
+    return vms_decommission(txn, &admin, j->id, "unit test", false, &j->out, &j->error);
+}
+
+static int lease_run(struct store_txn *txn, void *ctx)
+{
+    struct job *j = ctx;
+    return vms_lease_sweep(txn, j->now);
+}
+
+static int stop_run(struct store_txn *txn, void *ctx)
+{
+    struct job *j = ctx;
+    return vms_action(txn, &dept, j->id, VM_ACTION_STOP, &j->out, &j->error);
+}
+
+static int drain_run(struct store_txn *txn, void *ctx)
+{
+    struct job *j = ctx;
+    return hosts_set_drained(txn, &admin, j->name, true, &j->out, &j->error);
+}
+
+static int64_t submit_approve(struct fixture *f, const char *name, int count, const char *memory, const char *ipv6)
+{
+    _cleanup_free_ char *yaml = xasprintf(
+        "apiVersion: yunguan/v1\nkind: ResourceRequest\n"
+        "metadata: {name: %s, department: health}\n"
+        "spec:\n  purpose: unit test\n  securityLevel: 2\n  lease: {until: 2099-06-30}\n"
+        "  network: {segment: dmz, ipv6: %s}\n"
+        "  vms:\n    - {name: web, count: %d, vcpus: 1, memory: %s, disk: 1GiB, image: none}\n",
+        name, ipv6, count, memory);
+    struct job j = { .yaml = yaml };
+    if (store_run(f->store, submit_run, &j) < 0) {
+        fprintf(stderr, "submit: %s\n", j.error ? j.error->message : "?");
+        return -1;
+    }
+    yg_error_free(j.error);
+    j.action = REQUEST_ACTION_APPROVE;
+    j.error = NULL;
+    int r = store_run(f->store, action_run, &j);
+    if (r < 0)
+        fprintf(stderr, "approve: %s\n", j.error ? j.error->message : "?");
+    yg_error_free(j.error);
+    return r < 0 ? -1 : j.id;
+}
+
+static void test_engine_loop(void **state)
+{
+    struct fixture f = { 0 };
+    snprintf(f.dir, sizeof f.dir, "/tmp/yg-hv-XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.path, sizeof f.path, "%s/y.db", f.dir);
+    char *err = NULL;
+    assert_int_equal(store_open(f.path, &f.store, &err), 0);
+    assert_int_equal(exec_db(&f,
+        "INSERT INTO departments (id, name, created_at) VALUES (1, 'health', 'x');"
+        "INSERT INTO quotas VALUES (1, 64, 4194304, 1000, 50, 36500);"
+        "INSERT INTO segments (id, name, ipv4_prefix, ipv4_gateway, ipv6_prefix, ipv6_gateway, interface,"
+        "  state_since, created_at, updated_at) VALUES (1, 'dmz', '198.51.100.0/29', '198.51.100.1',"
+        "  '2001:db8:10::/64', '2001:db8:10::1', 'br-dmz', 'x', 'x', 'x');"), 0);
+
+    struct vms_config cfg;
+    vms_config_defaults(&cfg);
+    cfg.shutdown_timeout_seconds = 1;
+    cfg.reconcile_seconds = 1;
+    struct vms_engine *e;
+    assert_int_equal(vms_engine_start(f.store, &cfg, &e, &err), 0);
+    free(cfg.domain_type);
+
+    struct job h = { .name = "hv01", .uri = TEST_URI, .segment = "dmz" };
+    assert_int_equal(store_run(f.store, host_run, &h), 0);
+    json_decref(h.out);
+    vms_engine_host_changed("hv01", TEST_URI, TEST_POOL);
+    assert_true(wait_int(&f, "SELECT hv_status = 'up' FROM hosts WHERE name = 'hv01'", 1));
+
+    /* Approval creates the VMs; placement, volume, define, start follow. */
+    int64_t req = submit_approve(&f, "booking", 2, "64MiB", "preferred");
+    assert_true(req > 0);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM vms WHERE request_id = 1"), 2);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms WHERE state = 'running' AND step IS NULL", 2));
+    assert_true(wait_int(&f, "SELECT state = 'active' FROM requests WHERE id = 1", 1));
+    assert_int_equal(query_int(&f, "SELECT count(DISTINCT ipv4) FROM vms WHERE ipv4 LIKE '198.51.100.%'"), 2);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM vms WHERE ipv6 LIKE '2001:db8:10:0:5054:ff:fe%'"), 2);
+    /* quota from the VMs */
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM audit WHERE action = 'vm.running'"), 2);
+
+    /* A department stops its own VM (journalled, then done by the worker). */
+    struct job s = { .id = 1 };
+    assert_int_equal(store_run(f.store, stop_run, &s), 0);
+    json_decref(s.out);
+    assert_true(wait_int(&f, "SELECT state = 'stopped' AND step IS NULL FROM vms WHERE id = 1", 1));
+
+    /* Reconcile: the test driver's own 'test' domain is an unknown domain. */
+    double ms = vms_engine_reconcile_now(e);
+    assert_true(ms >= 0);
+    json_t *drift = vms_drift_json();
+    assert_true(json_integer_value(json_object_get(json_object_get(drift, "counts"), "unknown-domain")) >= 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(drift, "counts"), "vm-gone")), 0);
+    json_decref(drift);
+
+    /* A domain removed behind the controller's back is 'vm-gone'. */
+    _cleanup_free_ char *dom2 = query_text(&f, "SELECT domain_name FROM vms WHERE id = 2");
+    virConnectPtr conn = hv_open(TEST_URI, &err);
+    assert_non_null(conn);
+    assert_int_equal(hv_domain_remove(conn, dom2, &err), 0);
+    vms_engine_reconcile_now(e);
+    drift = vms_drift_json();
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(drift, "counts"), "vm-gone")), 1);
+    json_decref(drift);
+
+    /* Nothing fits: the request waits, saying which resource on which host. */
+    int64_t big = submit_approve(&f, "huge", 1, "1TiB", "preferred");
+    assert_true(big > 0);
+    _cleanup_free_ char *reason = NULL;
+    for (int i = 0; i < 200 && !reason; i++) {
+        reason = query_text(&f, "SELECT waiting_reason FROM requests WHERE name = 'huge'");
+        if (!reason) {
+            struct timespec ts = { 0, 50 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_non_null(reason);
+    assert_non_null(strstr(reason, "hv01: memory:"));
+    assert_int_equal(query_int(&f, "SELECT state = 'approved' FROM requests WHERE name = 'huge'"), 1);
+    /* ipv6 required onto a segment that is not dual-stack-ready waits too. */
+    int64_t v6 = submit_approve(&f, "v6only", 1, "64MiB", "required");
+    assert_true(v6 > 0);
+    assert_true(wait_int(&f, "SELECT waiting_reason LIKE '%not dual-stack-ready%' FROM requests WHERE name = 'v6only'", 1));
+
+    /* Decommission: shut down, wipe, delete, undefine, reclaim. */
+    struct job d = { .id = 1 };
+    assert_int_equal(store_run(f.store, decommission_run, &d), 0);
+    json_decref(d.out);
+    assert_true(wait_int(&f, "SELECT state = 'decommissioned' FROM vms WHERE id = 1", 1));
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM reclaims WHERE vm_id = 1"), 1);
+    assert_int_equal(query_int(&f, "SELECT ipv4 IS NULL AND ipv6 IS NULL FROM vms WHERE id = 1"), 1);
+    _cleanup_free_ char *dom1 = query_text(&f, "SELECT domain_name FROM reclaims WHERE vm_id = 1");
+    assert_false(hv_domain_exists(conn, dom1));
+    _cleanup_free_ char *vol1 = xasprintf("%s.qcow2", dom1);
+    assert_false(hv_volume_exists(conn, TEST_POOL, vol1));
+
+    /* A crash after 'define' ran but before it was recorded: the journal
+     * says 'define' again; the restart resumes and nothing doubles. */
+    vms_engine_stop(e);
+    int64_t r3 = submit_approve(&f, "crash", 1, "64MiB", "off");
+    assert_true(r3 > 0);
+    vms_config_defaults(&cfg);
+    cfg.reconcile_seconds = 1;
+    assert_int_equal(vms_engine_start(f.store, &cfg, &e, &err), 0);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms v JOIN requests r ON r.id = v.request_id "
+                             "WHERE r.name = 'crash' AND v.state = 'running'", 1));
+    vms_engine_stop(e);
+    _cleanup_free_ char *dom3 = query_text(&f, "SELECT v.domain_name FROM vms v JOIN requests r ON "
+                                              "r.id = v.request_id WHERE r.name = 'crash'");
+    assert_int_equal(exec_db(&f, "UPDATE vms SET state = 'provisioning', step = 'define' WHERE domain_name IS NOT NULL "
+                                 "AND request_id = (SELECT id FROM requests WHERE name = 'crash')"), 0);
+    assert_int_equal(vms_engine_start(f.store, &cfg, &e, &err), 0);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms v JOIN requests r ON r.id = v.request_id "
+                             "WHERE r.name = 'crash' AND v.state = 'running' AND v.step IS NULL", 1));
+    struct hv_domain_info *doms;
+    size_t n;
+    assert_int_equal(hv_list_domains(conn, &doms, &n, &err), 0);
+    int copies = 0;
+    for (size_t i = 0; i < n; i++)
+        copies += streq(doms[i].name, dom3);
+    hv_domain_infos_free(doms, n);
+    assert_int_equal(copies, 1);
+
+    /* Drained host: new requests wait. */
+    struct job dr = { .name = "hv01" };
+    assert_int_equal(store_run(f.store, drain_run, &dr), 0);
+    json_decref(dr.out);
+    int64_t r4 = submit_approve(&f, "after-drain", 1, "64MiB", "off");
+    assert_true(r4 > 0);
+    assert_true(wait_int(&f, "SELECT waiting_reason LIKE '%hv01: drained%' FROM requests WHERE name = 'after-drain'", 1));
+
+    /* Leases: notice, expiry (stop), decommission after the grace period. */
+    int64_t vm3 = query_int(&f, "SELECT v.id FROM vms v JOIN requests r ON r.id = v.request_id WHERE r.name = 'crash'");
+    assert_int_equal(exec_db(&f, "INSERT INTO lease_policies VALUES (1, 10, 3, 'x')"), 0);
+    struct tm tm = { .tm_year = 2099 - 1900, .tm_mon = 5, .tm_mday = 25, .tm_hour = 12 };
+    struct job l = { .now = (int64_t) timegm(&tm) };      /* 5 days before 2099-06-30 */
+    assert_int_equal(store_run(f.store, lease_run, &l), 0);
+    _cleanup_free_ char *sql = xasprintf("SELECT lease_state = 'notice' FROM vms WHERE id = %lld", (long long) vm3);
+    assert_int_equal(query_int(&f, sql), 1);
+    l.now += 6 * 86400;                                     /* 2099-07-01: expired */
+    assert_int_equal(store_run(f.store, lease_run, &l), 0);
+    _cleanup_free_ char *sql2 = xasprintf("SELECT lease_state = 'expired' AND state = 'stopped' FROM vms WHERE id = %lld",
+                                          (long long) vm3);
+    assert_true(wait_int(&f, sql2, 1));
+    l.now += 2 * 86400;                                     /* 07-03: the last grace day */
+    assert_int_equal(store_run(f.store, lease_run, &l), 0);
+    _cleanup_free_ char *sql3 = xasprintf("SELECT state FROM vms WHERE id = %lld", (long long) vm3);
+    _cleanup_free_ char *still = query_text(&f, sql3);
+    assert_string_equal(still, "stopped");
+    l.now += 1 * 86400;                                     /* 07-04: past the grace period */
+    assert_int_equal(store_run(f.store, lease_run, &l), 0);
+    _cleanup_free_ char *sql4 = xasprintf("SELECT state = 'decommissioned' FROM vms WHERE id = %lld", (long long) vm3);
+    assert_true(wait_int(&f, sql4, 1));
+    _cleanup_free_ char *sql5 = xasprintf("SELECT count(*) FROM audit WHERE object = 'vm/%lld' AND "
+                                          "action IN ('vm.lease-notice', 'vm.lease-expired')", (long long) vm3);
+    assert_int_equal(query_int(&f, sql5), 2);
+    /* Its request had only that VM: closed. */
+    assert_int_equal(query_int(&f, "SELECT state = 'closed' FROM requests WHERE name = 'crash'"), 1);
+
+    vms_engine_stop(e);
+    hv_domain_remove(conn, dom2, &err);
+    virConnectClose(conn);
+    store_close(f.store);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f.path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f.dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_workers),
+        cmocka_unit_test(test_engine_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
