@@ -487,8 +487,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         } else {
             call->route->handler(call, &call->args);
         }
-        if (atomic_load(&call->phase) == CALL_PENDING)
-            return MHD_YES;     /* suspended; resumed by the writer */
+        /* Handed to the writer: suspended, and answered once resumed.  Test
+         * the flag, not the phase: the writer may have finished already. */
+        if (call->deferred)
+            return MHD_YES;
         atomic_store(&call->phase, CALL_FINISHED);
     } else if (phase == CALL_PENDING) {
         return MHD_YES;

@@ -79,12 +79,14 @@ check_rc 1 "cloudops may not verify the audit trail (sanity check of the roles)"
 check_match "${ADMIN:-}" '^yg_' "a first admin token was made (version 1 had none)"
 yg "$ADMIN" --json audit list
 check_eq "$(jqr '.items[0].hash')" "$HASH1" "the old audit entry is kept as it was"
-check_eq "$(jqr '[.items[].action] | join(",")')" "request.submit,token.create,request.approve" \
+# Approval also creates the request's VMs (pending, waiting for a host).
+check_eq "$(jqr '[.items[].action] | join(",")')" \
+    "request.submit,token.create,request.approve,vm.create,vm.create,request.waiting" \
     "new entries follow the old one"
 yg "$ADMIN" audit verify
 check_rc 0 "audit verify: the migrated trail is intact"
 yg "$ADMIN" --json audit verify
-check_eq "$(jqr '"\(.ok) \(.entries)"')" "true 3" "... three entries, the old one first"
+check_eq "$(jqr '"\(.ok) \(.entries)"')" "true 6" "... six entries, the old one first"
 
 # Version 2's idempotency table works.
 doc=$(yg_request after-upgrade health)
