@@ -289,10 +289,13 @@ int readiness_recompute(struct store_txn *txn, int64_t segment_id, int64_t now)
 
 int readiness_sweep(struct store_txn *txn, int64_t since, int64_t now)
 {
-    /* Hosts whose last report crossed the staleness line in (since, now]. */
+    /* Hosts whose last report crossed the staleness line in (since, now].
+     * A report is stale once now - last > stale_after() (host_eval_init),
+     * so the sweep at NOW takes last < now - stale_after(), less those the
+     * sweep at SINCE took: last < since - stale_after(). */
     sqlite3_stmt *st = store_stmt(store_txn_conn(txn),
         "SELECT DISTINCT hs.segment_id FROM hosts h JOIN host_segments hs ON hs.host_id = h.id "
-        "WHERE h.last_report_epoch > ?1 AND h.last_report_epoch <= ?2");
+        "WHERE h.last_report_epoch >= ?1 AND h.last_report_epoch < ?2");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, since - stale_after());

@@ -247,6 +247,29 @@ static void test_stale_and_waiver(void **state)
     json_decref(p);
 }
 
+/* A report exactly three heartbeats old is not stale yet (stale means
+ * older); the sweep that runs at that second must not take the host off
+ * the list the next sweep looks at. */
+static void test_stale_at_the_line(void **state)
+{
+    struct fixture *f = *state;
+    for (int64_t h = 1; h <= 3; h++)
+        assert_true(report(f, h, 1, NULL, T0));
+    assert_true(report(f, 1, 2, NULL, T0 + 25));
+    assert_true(report(f, 2, 2, NULL, T0 + 25));
+    struct sweep_ctx sw = { .since = T0 + 28, .now = T0 + 30 };
+    assert_int_equal(store_run(f->store, sweep_run, &sw), 0);
+    json_t *s = segment(f, "health-dmz", T0 + 30);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    json_decref(s);
+    sw = (struct sweep_ctx) { .since = T0 + 30, .now = T0 + 32 };
+    assert_int_equal(store_run(f->store, sweep_run, &sw), 0);
+    s = segment(f, "health-dmz", T0 + 32);
+    assert_string_equal(state_of(s), "dual-stack-partial");
+    assert_string_equal(json_string_value(json_object_get(s, "blocking_reason")), "STALE_REPORT");
+    json_decref(s);
+}
+
 static void test_report_validation(void **state)
 {
     json_t *bad = json_pack("{s:i, s:[{s:s, s:[{s:s, s:s, s:s}]}]}", "seq", 0, "segments",
@@ -267,6 +290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_and_waiver, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_at_the_line, setup, teardown),
         cmocka_unit_test(test_report_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
