@@ -28,41 +28,27 @@ if [ ! -x "$AGENT" ]; then
     exit 77
 fi
 AGENT=$(cd "$(dirname "$AGENT")" && pwd)/$(basename "$AGENT")
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: network namespaces need root"
-    exit 77
-fi
-for tool in ip bash timeout; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP: '$tool' is not installed"
-        exit 77
-    fi
-done
+. "$top_srcdir/tests/e2e/netns-lib.sh"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/yunguan-agent-netns.XXXXXX") || exit 99
 id=$$
-NAMESPACES=""
 PIDS=""
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     for p in $PIDS; do wait "$p" 2>/dev/null; done
-    for ns in $NAMESPACES; do ip netns del "$ns" 2>/dev/null; done
+    netns_cleanup
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if ! why=$(netns_usable "$tmp"); then
+    echo "SKIP: $why"
+    exit 77
+fi
 SW=ygsw$id
-if ! ip netns add "$SW" 2>"$tmp/netns.err"; then
-    echo "SKIP: 'ip netns add' is not usable here: $(cat "$tmp/netns.err")"
-    exit 77
-fi
-NAMESPACES="$SW"
-if ! ip -n "$SW" link add br0 type bridge mcast_snooping 0 2>"$tmp/br.err"; then
-    echo "SKIP: cannot make a bridge in a namespace: $(cat "$tmp/br.err")"
-    exit 77
-fi
-ip -n "$SW" link set br0 up
+netns_add "$SW" || exit 99
+netns_bridge "$SW" br0 || exit 99
 
 failures=0
 fail() {
@@ -70,30 +56,11 @@ fail() {
     failures=$((failures + 1))
 }
 
-# wait_until TENTHS COMMAND...: run COMMAND every 0.1 s until it succeeds,
-# at most TENTHS times.  A bounded poll, never a fixed sleep.
-wait_until() {
-    n=$1
-    shift
-    while [ "$n" -gt 0 ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-        n=$((n - 1))
-    done
-    return 1
-}
-
-port=0
 # add_ns NAME: a namespace with lo up and seg0, a veth whose peer is a
 # port of the switch's bridge.
 add_ns() {
-    port=$((port + 1))
-    ip netns add "$1" || exit 99
-    NAMESPACES="$NAMESPACES $1"
-    ip -n "$1" link set lo up
-    ip -n "$SW" link add "p$port" type veth peer name seg0 netns "$1" || exit 99
-    ip -n "$SW" link set "p$port" master br0 up
-    ip -n "$1" link set seg0 up
+    netns_add "$1" || exit 99
+    netns_port "$SW" br0 "$1" seg0 || exit 99
 }
 
 # A dual-stack host: IPv4 and IPv6 addresses and default routes.
@@ -104,23 +71,10 @@ dual_stack() {  # NS V4 V6
     ip -n "$1" -6 route add default via 2001:db8:10::1 dev seg0
 }
 
-# Send one TCP SYN (through bash's /dev/tcp) so that the kernel resolves
-# the next hop; the answer does not matter.
-poke() {  # NS ADDRESS PORT
-    ip netns exec "$1" timeout 6 bash -c "exec 3<>/dev/tcp/$2/$3" >/dev/null 2>&1
-}
-
-neigh_state_is() {  # NS ADDRESS REGEX
-    ip -n "$1" -6 neigh show "$2" dev seg0 | grep -Eq "$3"
-}
-
-no_tentative() {  # NS
-    [ -z "$(ip -n "$1" -6 addr show dev seg0 tentative)" ]
-}
-
-has_dadfailed() {  # NS
-    [ -n "$(ip -n "$1" -6 addr show dev seg0 dadfailed)" ]
-}
+poke() { netns_poke "$@"; }                                   # NS ADDRESS PORT
+neigh_state_is() { netns_neigh_state_is "$1" seg0 "$2" "$3"; }  # NS ADDRESS REGEX
+no_tentative() { netns_no_tentative "$1" seg0; }                # NS
+has_dadfailed() { netns_has_dadfailed "$1" seg0; }              # NS
 
 # run_agent NS SEGMENTS OUT: one evaluation; the exit status is kept in $rc.
 run_agent() {
@@ -181,8 +135,7 @@ sed 's/"slaac": false/"slaac": true/' "$SEG" >"$SEG_SLAAC"
 # The gateway: a router for both families.
 GW=yggw$id
 add_ns "$GW"
-ip netns exec "$GW" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding &&
-                           echo 1 > /proc/sys/net/ipv4/ip_forward'
+netns_forwarding "$GW"
 ip -n "$GW" addr add 198.51.100.1/24 dev seg0
 ip -n "$GW" addr add 2001:db8:10::1/64 dev seg0 nodad
 

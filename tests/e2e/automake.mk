@@ -32,3 +32,8 @@ EXTRA_DIST += tests/e2e/agent-netns.sh
 # Segment lists and IPv6 prefix allocation.
 TESTS += tests/e2e/e2e-segments.sh
 EXTRA_DIST += tests/e2e/e2e-segments.sh
+
+# Dual-stack readiness end to end: yunguand and twelve real agents in
+# network namespaces (root; skips, exit 77, without ip netns).
+TESTS += tests/e2e/e2e-readiness.sh
+EXTRA_DIST += tests/e2e/e2e-readiness.sh tests/e2e/netns-lib.sh
