@@ -142,3 +142,73 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/segments/vlan-out-of-range.yaml \
 	tests/fuzz/corpus/segments/wrong-family.yaml \
 	tests/fuzz/corpus/segments/wrong-kind-and-empty.yaml
+
+# The controller's agent-report parser (controller/readiness.c: the body as
+# api.c loads it, readiness_report_check, readiness_ingest into a small
+# store, the segment reads): run-fuzz.sh 60 report.
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-report
+tests_fuzz_fuzz_report_SOURCES = tests/fuzz/fuzz-report.c
+tests_fuzz_fuzz_report_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+else
+check_PROGRAMS += tests/fuzz/fuzz-report
+TESTS += tests/fuzz/fuzz-report
+tests_fuzz_fuzz_report_SOURCES = tests/fuzz/fuzz-report.c tests/fuzz/fuzz-main.c
+endif
+tests_fuzz_fuzz_report_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+tests_fuzz_fuzz_report_CFLAGS = $(controller_libcontroller_la_CFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus/report"'
+tests_fuzz_fuzz_report_LDADD = controller/libcontroller.la
+EXTRA_DIST += tests/fuzz/report.dict
+EXTRA_DIST += \
+	tests/fuzz/corpus/report/check-name-too-long.json \
+	tests/fuzz/corpus/report/checks-at-limit.json \
+	tests/fuzz/corpus/report/deep-nesting.json \
+	tests/fuzz/corpus/report/duplicate-keys-in-check.json \
+	tests/fuzz/corpus/report/duplicate-keys.json \
+	tests/fuzz/corpus/report/duplicate-segment-in-report.json \
+	tests/fuzz/corpus/report/empty-file.json \
+	tests/fuzz/corpus/report/invalid-utf8.json \
+	tests/fuzz/corpus/report/lone-surrogate-escape.json \
+	tests/fuzz/corpus/report/message-at-limit-chinese.json \
+	tests/fuzz/corpus/report/message-too-long.json \
+	tests/fuzz/corpus/report/minimal.json \
+	tests/fuzz/corpus/report/missing-seq-and-segments.json \
+	tests/fuzz/corpus/report/nul-byte-raw.json \
+	tests/fuzz/corpus/report/nul-escape-in-name.json \
+	tests/fuzz/corpus/report/reason-at-limit.json \
+	tests/fuzz/corpus/report/reason-too-long.json \
+	tests/fuzz/corpus/report/replayed-seq-3.json \
+	tests/fuzz/corpus/report/replayed-seq-5.json \
+	tests/fuzz/corpus/report/resync-empty-segments.json \
+	tests/fuzz/corpus/report/resync-unknown-and-missing-segment.json \
+	tests/fuzz/corpus/report/segment-not-object.json \
+	tests/fuzz/corpus/report/segments-at-limit.json \
+	tests/fuzz/corpus/report/segments-not-array.json \
+	tests/fuzz/corpus/report/seq-float.json \
+	tests/fuzz/corpus/report/seq-int64-max.json \
+	tests/fuzz/corpus/report/seq-negative.json \
+	tests/fuzz/corpus/report/seq-overflow.json \
+	tests/fuzz/corpus/report/seq-string.json \
+	tests/fuzz/corpus/report/seq-zero.json \
+	tests/fuzz/corpus/report/severity-case.json \
+	tests/fuzz/corpus/report/severity-unknown.json \
+	tests/fuzz/corpus/report/syntax-error-truncated.json \
+	tests/fuzz/corpus/report/too-many-checks.json \
+	tests/fuzz/corpus/report/too-many-segments.json \
+	tests/fuzz/corpus/report/top-level-array.json \
+	tests/fuzz/corpus/report/top-level-string.json \
+	tests/fuzz/corpus/report/unknown-keys-kept.json \
+	tests/fuzz/corpus/report/valid-dad-failed.json \
+	tests/fuzz/corpus/report/valid-gateway-neigh-failed.json \
+	tests/fuzz/corpus/report/valid-heartbeat-unchanged.json \
+	tests/fuzz/corpus/report/valid-ipv4-only.json \
+	tests/fuzz/corpus/report/valid-mtu-too-small.json \
+	tests/fuzz/corpus/report/valid-no-ipv6-default-route.json \
+	tests/fuzz/corpus/report/valid-only-outside-prefix.json \
+	tests/fuzz/corpus/report/valid-outside-prefix-warn.json \
+	tests/fuzz/corpus/report/valid-pretty-printed.json \
+	tests/fuzz/corpus/report/valid-three-segments.json \
+	tests/fuzz/corpus/report/waived-host-segment.json \
+	tests/fuzz/corpus/report/whitespace-only.json \
+	tests/fuzz/corpus/report/wrong-types.json
