@@ -486,6 +486,8 @@ static void test_engine_loop(void **state)
     vms_config_defaults(&cfg);
     cfg.reconcile_seconds = 1;
     assert_int_equal(vms_engine_start(f.store, &cfg, &e, &err), 0);
+    free(cfg.domain_type);      /* the engine keeps its own copy (as above) */
+    cfg.domain_type = NULL;
     assert_true(wait_int(&f, "SELECT count(*) FROM vms v JOIN requests r ON r.id = v.request_id "
                              "WHERE r.name = 'crash' AND v.state = 'running'", 1));
     vms_engine_stop(e);
