@@ -2,7 +2,8 @@
 # Built with everything else (so they keep compiling), never installed;
 # `make bench` builds just them and yunguand.  bench/run-all.sh builds and
 # runs everything.  See bench/README.md.
-BENCH_BINS = bench/bench-mhd-constant bench/bench-sqlite-insert bench/bench-store-fill
+BENCH_BINS = bench/bench-mhd-constant bench/bench-sqlite-insert bench/bench-store-fill \
+	bench/bench-vms
 noinst_PROGRAMS += $(BENCH_BINS)
 
 # The HTTP layer alone: libmicrohttpd with api.c's threading, a constant answer.
@@ -21,6 +22,14 @@ bench_bench_store_fill_SOURCES = bench/bench-store-fill.c
 bench_bench_store_fill_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
 bench_bench_store_fill_CFLAGS = $(controller_libcontroller_la_CFLAGS)
 bench_bench_store_fill_LDADD = controller/libcontroller.la
+
+# The VM path on libvirt's test driver: the full loop for N VMs against the
+# same libvirt calls made directly, and a reconcile of N domains.
+bench_bench_vms_SOURCES = bench/bench-vms.c
+bench_bench_vms_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+bench_bench_vms_CFLAGS = $(controller_libcontroller_la_CFLAGS)
+bench_bench_vms_LDADD = controller/libcontroller.la
+EXTRA_DIST += bench/bench-vms-qemu.sh
 
 EXTRA_DIST += bench/README.md bench/run-all.sh bench/submit.lua bench/request.yaml
 

@@ -45,6 +45,10 @@ struct vms_engine {
     size_t n_inflight, cap_inflight;
     char **hosts;                       /* known to the hypervisor layer */
     size_t n_hosts;
+    /* Hosts with a batch of steps under way: the next batch waits and
+     * gathers everything journalled meanwhile (one shared ACPI wait). */
+    char **busy;
+    size_t n_busy;
 
     /* reconcile */
     pthread_cond_t reconcile_cond;
@@ -92,6 +96,30 @@ static void inflight_remove(struct vms_engine *e, int64_t id)
             e->inflight[i] = e->inflight[--e->n_inflight];
             return;
         }
+}
+
+static bool host_busy(struct vms_engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_busy; i++)
+        if (streq(e->busy[i], name))
+            return true;
+    return false;
+}
+
+static void host_set_busy(struct vms_engine *e, const char *name, bool busy)
+{
+    for (size_t i = 0; i < e->n_busy; i++)
+        if (streq(e->busy[i], name)) {
+            if (!busy) {
+                free(e->busy[i]);
+                e->busy[i] = e->busy[--e->n_busy];
+            }
+            return;
+        }
+    if (busy) {
+        e->busy = xrealloc(e->busy, (e->n_busy + 1) * sizeof *e->busy);
+        e->busy[e->n_busy++] = xstrdup(name);
+    }
 }
 
 static void engine_add_host(struct vms_engine *e, const char *name)
@@ -413,7 +441,10 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
         if (n_shut) {
             bool *forced = xcalloc(n_shut, sizeof *forced);
             char **errors = xcalloc(n_shut, sizeof *errors);
+            uint64_t t0 = monotonic_usec();
             hv_domains_shutdown(conn, names, n_shut, e->cfg.shutdown_timeout_seconds * 1000, forced, errors);
+            log_debug(LOG_DOMAIN, "libvirt time: shutdown of %zu domains on host '%s' took %.1f ms", n_shut,
+                      host, (double) (monotonic_usec() - t0) / 1000.0);
             for (size_t k = 0; k < n_shut; k++) {
                 b->items[which[k]].forced = forced[k];
                 b->items[which[k]].error = errors[k];
@@ -425,8 +456,12 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
             struct step_item *it = &b->items[i];
             if (!it->active || !loaded[i])
                 continue;
-            if (!is_shutdown_step(it->step))
+            if (!is_shutdown_step(it->step)) {
+                uint64_t t0 = monotonic_usec();
                 run_step(e, conn, pool, it, &details[i]);
+                log_debug(LOG_DOMAIN, "libvirt time: step '%s' of vm %" PRId64 " on host '%s' took %.1f ms",
+                          it->step, it->id, host, (double) (monotonic_usec() - t0) / 1000.0);
+            }
             if (it->error)
                 log_warn(LOG_DOMAIN, "vm %" PRId64 " on host '%s': step '%s' failed: %s", it->id, host,
                          it->step, it->error);
@@ -452,6 +487,7 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
         }
     }
     pthread_mutex_lock(&e->lock);
+    host_set_busy(e, b->host, false);
     for (size_t i = 0; i < b->n; i++) {
         inflight_remove(e, b->items[i].id);
         free(b->items[i].error);
@@ -489,13 +525,15 @@ static void dispatch(struct vms_engine *e)
                 free(b->items);
                 free(b->host);
                 free(b);
+            } else {
+                host_set_busy(e, b->host, true);
             }
             b = NULL;
         }
         if (!host)
             break;
         int64_t id = sqlite3_column_int64(st, 0);
-        if (inflight_has(e, id) || !hv_host_up(e->hv, host))
+        if (inflight_has(e, id) || (!b && host_busy(e, host)) || !hv_host_up(e->hv, host))
             continue;
         if (!b) {
             b = xcalloc(1, sizeof *b);
@@ -995,6 +1033,9 @@ void vms_engine_stop(struct vms_engine *e)
     for (size_t i = 0; i < e->n_hosts; i++)
         free(e->hosts[i]);
     free(e->hosts);
+    for (size_t i = 0; i < e->n_busy; i++)
+        free(e->busy[i]);
+    free(e->busy);
     free(e->inflight);
     json_decref(e->drift);
     free(e->cfg.domain_type);

@@ -826,7 +826,20 @@ static json_t *vm_row_json(sqlite3_stmt *st)
     return vm;
 }
 
+static json_t *vm_json(struct store_conn *conn, int64_t id, int64_t *ret_department_id, bool history);
+
 json_t *vms_get_json(struct store_conn *conn, int64_t id, int64_t *ret_department_id)
+{
+    return vm_json(conn, id, ret_department_id, true);
+}
+
+/* Without the history: the answer to an action. */
+static json_t *vm_brief_json(struct store_conn *conn, int64_t id)
+{
+    return vm_json(conn, id, NULL, false);
+}
+
+static json_t *vm_json(struct store_conn *conn, int64_t id, int64_t *ret_department_id, bool with_history)
 {
     sqlite3_stmt *st = store_stmt(conn, VM_COLUMNS "WHERE v.id = ?1");
     if (!st)
@@ -843,6 +856,8 @@ json_t *vms_get_json(struct store_conn *conn, int64_t id, int64_t *ret_departmen
     if (ret_department_id)
         *ret_department_id = sqlite3_column_int64(st, 22);
     sqlite3_reset(st);
+    if (!with_history)
+        return vm;
     /* Its history, from the audit trail. */
     json_t *history = json_array();
     _cleanup_free_ char *object = xasprintf("vm/%" PRId64, id);
@@ -1046,7 +1061,7 @@ int vms_action(struct store_txn *txn, const struct principal *by, int64_t id, en
     if (r < 0)
         return r;
     vms_engine_kick();
-    *ret_vm = vms_get_json(conn, id, NULL);
+    *ret_vm = vm_brief_json(conn, id);
     return *ret_vm ? 0 : -EIO;
 }
 
@@ -1233,7 +1248,7 @@ int vms_decommission(struct store_txn *txn, const struct principal *by, int64_t 
     r = start_decommission(txn, by, &vm, NULL, reason, ret_error);
     if (r < 0)
         return r;
-    *ret_answer = json_pack("{s:o}", "vm", vms_get_json(conn, id, NULL));
+    *ret_answer = json_pack("{s:o}", "vm", vm_brief_json(conn, id));
     return 0;
 }
 
@@ -1298,7 +1313,7 @@ int vms_decommission_decide(struct store_txn *txn, const struct principal *by, i
             return r;
     }
     *ret_answer = json_pack("{s:o, s:o}", "decommission_request", decommission_request_json(conn, request_id),
-                            "vm", vms_get_json(conn, vm_id, NULL));
+                            "vm", vm_brief_json(conn, vm_id));
     return 0;
 }
 
