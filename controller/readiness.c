@@ -88,12 +88,28 @@ struct host_eval {
     json_t *checks;
 };
 
+/* The verdict needs only the status and the report's age.  The checks are
+ * parsed when WANT_CHECKS (to show them, or to learn whether the host has
+ * a usable IPv6 address) and always for a blocked host, whose first failing
+ * reason is wanted; e->checks is NULL otherwise. */
 static void host_eval_init(struct host_eval *e, const char *status, const char *checks_text,
-                           int64_t last_epoch, bool has_last, bool waived, int64_t now)
+                           int64_t last_epoch, bool has_last, bool waived, int64_t now,
+                           bool want_checks)
 {
     e->verdict = HOST_READY;
     e->usable_ipv6 = false;
     e->first_reason = NULL;
+    e->checks = NULL;
+    if (waived)
+        e->verdict = HOST_WAIVED;
+    else if (!status || !*status || !has_last)
+        e->verdict = HOST_NO_REPORT;
+    else if (now - last_epoch > stale_after())
+        e->verdict = HOST_STALE;
+    else if (streq(status, "fail"))
+        e->verdict = HOST_BLOCKED;
+    if (!want_checks && e->verdict != HOST_BLOCKED)
+        return;
     e->checks = checks_text && *checks_text ? json_loads(checks_text, 0, NULL) : NULL;
     size_t i;
     json_t *c;
@@ -105,14 +121,6 @@ static void host_eval_init(struct host_eval *e, const char *status, const char *
         if (severity && streq(severity, "fail") && !e->first_reason)
             e->first_reason = json_string_value(json_object_get(c, "reason"));
     }
-    if (waived)
-        e->verdict = HOST_WAIVED;
-    else if (!status || !*status || !has_last)
-        e->verdict = HOST_NO_REPORT;
-    else if (now - last_epoch > stale_after())
-        e->verdict = HOST_STALE;
-    else if (streq(status, "fail"))
-        e->verdict = HOST_BLOCKED;
     /* A stale host keeps its last known address: the segment is then
      * 'dual-stack-partial' (reports stale), not back to 'v6-planned'. */
     if (e->verdict == HOST_NO_REPORT)
@@ -143,6 +151,16 @@ static const char *verdict_name(enum host_verdict v)
     "       (SELECT w.expires_epoch FROM waivers w WHERE w.host_id = h.id AND w.segment_id = hs.segment_id " \
     "          AND w.expires_epoch > ?2 ORDER BY w.expires_epoch DESC LIMIT 1) " \
     "FROM host_segments hs JOIN hosts h ON h.id = hs.host_id WHERE hs.segment_id = ?1 ORDER BY h.name"
+
+/* What readiness_recompute needs of each host, in no particular order: no
+ * ORDER BY and no per-row sorted subquery, so SQLite builds no temporary
+ * b-tree (each one is a large allocation and free, and in a threaded
+ * process glibc's trimming of it costs a TLB shootdown on every CPU). */
+#define HOSTS_OF_SEGMENT_STATE_SQL \
+    "SELECT hs.status, hs.checks, h.last_report_epoch, " \
+    "       EXISTS (SELECT 1 FROM waivers w WHERE w.host_id = hs.host_id " \
+    "               AND w.segment_id = hs.segment_id AND w.expires_epoch > ?2) " \
+    "FROM host_segments hs JOIN hosts h ON h.id = hs.host_id WHERE hs.segment_id = ?1"
 
 struct reason_count {
     char reason[48];
@@ -184,7 +202,7 @@ int readiness_recompute(struct store_txn *txn, int64_t segment_id, int64_t now)
                                       : xstrdup(store_column_text(st, 6));
     sqlite3_reset(st);
 
-    st = store_stmt(conn, HOSTS_OF_SEGMENT_SQL);
+    st = store_stmt(conn, HOSTS_OF_SEGMENT_STATE_SQL);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, segment_id);
@@ -193,11 +211,14 @@ int readiness_recompute(struct store_txn *txn, int64_t segment_id, int64_t now)
     struct reason_count counts[32];
     size_t n_counts = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
+        /* Whether some host has a usable IPv6 address only matters until
+         * one is found: the checks of the others need no parsing (blocked
+         * hosts' are parsed for their reason all the same). */
         struct host_eval e;
-        host_eval_init(&e, (const char *) sqlite3_column_text(st, 2),
-                       (const char *) sqlite3_column_text(st, 3), sqlite3_column_int64(st, 4),
-                       sqlite3_column_type(st, 4) != SQLITE_NULL,
-                       sqlite3_column_type(st, 9) != SQLITE_NULL, now);
+        host_eval_init(&e, (const char *) sqlite3_column_text(st, 0),
+                       (const char *) sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+                       sqlite3_column_type(st, 2) != SQLITE_NULL, sqlite3_column_int(st, 3),
+                       now, with_v6 == 0);
         if (e.verdict != HOST_WAIVED) {
             total++;
             ready += e.verdict == HOST_READY;
@@ -386,7 +407,7 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
 {
     struct store_conn *conn = store_txn_conn(txn);
     int64_t seq = json_integer_value(json_object_get(report, "seq"));
-    sqlite3_stmt *st = store_stmt(conn, "SELECT last_seq, name FROM hosts WHERE id = ?1");
+    sqlite3_stmt *st = store_stmt(conn, "SELECT last_seq, last_report_epoch FROM hosts WHERE id = ?1");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, agent->host_id);
@@ -396,6 +417,10 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
         return -ENOENT;
     }
     int64_t last_seq = sqlite3_column_int64(st, 0);
+    /* Was this host stale (or never heard of)?  Then every segment's
+     * verdict may change even where the results did not. */
+    bool was_fresh = sqlite3_column_type(st, 1) != SQLITE_NULL &&
+                     now - sqlite3_column_int64(st, 1) <= stale_after();
     sqlite3_reset(st);
     if (seq <= last_seq) {
         /* Already applied (a replayed spool): acknowledge, change nothing. */
@@ -424,16 +449,6 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
         rows[carried].checks = sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, 3));
         carried++;
     }
-    sqlite3_reset(st);
-
-    /* Was this host stale (or never heard of)?  Then every segment's
-     * verdict may change even where the results did not. */
-    st = store_stmt(conn, "SELECT last_report_epoch FROM hosts WHERE id = ?1");
-    if (!st)
-        goto fail;
-    sqlite3_bind_int64(st, 1, agent->host_id);
-    bool was_fresh = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-                     now - sqlite3_column_int64(st, 0) <= stale_after();
     sqlite3_reset(st);
 
     st = store_stmt(conn,
@@ -631,7 +646,7 @@ json_t *readiness_segment_json(struct store_conn *conn, const char *name, int64_
             bool waived = sqlite3_column_type(st, 9) != SQLITE_NULL;
             host_eval_init(&e, (const char *) sqlite3_column_text(st, 2),
                            (const char *) sqlite3_column_text(st, 3), sqlite3_column_int64(st, 4),
-                           sqlite3_column_type(st, 4) != SQLITE_NULL, waived, now);
+                           sqlite3_column_type(st, 4) != SQLITE_NULL, waived, now, true);
             json_t *failing = json_array();
             size_t k;
             json_t *c;
