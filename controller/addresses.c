@@ -114,11 +114,26 @@ static bool in_used(const struct ip_addr *a, const struct ip_addr *used, size_t 
     return false;
 }
 
-int addresses_allocate(struct store_conn *conn, int64_t segment_id, const char *mac, bool want_v6,
-                       char ret_v4[static IP_ADDR_STRLEN], char ret_v6[static IP_ADDR_STRLEN],
-                       char **ret_error)
+struct addresses_pool {
+    char *name;
+    bool has_v4, has_v6;
+    struct ip_prefix p4, p6;
+    struct ip_addr *used4, *used6;
+    size_t n4, n6;
+};
+
+void addresses_pool_free(struct addresses_pool *pool)
 {
-    ret_v4[0] = ret_v6[0] = '\0';
+    if (!pool)
+        return;
+    free(pool->name);
+    free(pool->used4);
+    free(pool->used6);
+    free(pool);
+}
+
+int addresses_pool_load(struct store_conn *conn, int64_t segment_id, struct addresses_pool **ret)
+{
     sqlite3_stmt *st = store_stmt(conn,
         "SELECT name, ipv4_prefix, ipv4_gateway, ipv6_prefix, ipv6_gateway FROM segments WHERE id = ?1");
     if (!st)
@@ -128,44 +143,71 @@ int addresses_allocate(struct store_conn *conn, int64_t segment_id, const char *
         sqlite3_reset(st);
         return -ENOENT;
     }
-    _cleanup_free_ char *name = xstrdup(store_column_text(st, 0));
-    _cleanup_free_ char *p4 = xstrdup(store_column_text(st, 1));
+    struct addresses_pool *pool = xcalloc(1, sizeof *pool);
+    pool->name = xstrdup(store_column_text(st, 0));
     _cleanup_free_ char *g4 = xstrdup(store_column_text(st, 2));
-    _cleanup_free_ char *p6 = sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, 3));
     _cleanup_free_ char *g6 = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, 4));
+    pool->has_v4 = ip_prefix_parse(store_column_text(st, 1), &pool->p4, NULL) == 0;
+    pool->has_v6 = sqlite3_column_type(st, 3) != SQLITE_NULL &&
+                   ip_prefix_parse(store_column_text(st, 3), &pool->p6, NULL) == 0;
     sqlite3_reset(st);
-
-    struct ip_prefix prefix;
-    struct ip_addr a, *used = NULL;
-    size_t n = 0;
-    if (*p4 && ip_prefix_parse(p4, &prefix, NULL) == 0) {
-        if (used_of(conn, segment_id, AF_INET, g4, &used, &n) < 0)
-            return -EIO;
-        int r = addresses_next_free(&prefix, 1, used, n, &a);
-        free(used);
-        used = NULL;
-        if (r < 0) {
-            *ret_error = xasprintf("segment '%s' has no free IPv4 address left in %s", name, p4);
-            return -ENOSPC;
-        }
-        ip_addr_format(&a, ret_v4);
+    if ((pool->has_v4 && used_of(conn, segment_id, AF_INET, g4, &pool->used4, &pool->n4) < 0) ||
+        (pool->has_v6 && used_of(conn, segment_id, AF_INET6, g6, &pool->used6, &pool->n6) < 0)) {
+        addresses_pool_free(pool);
+        return -EIO;
     }
-    if (want_v6 && p6 && ip_prefix_parse(p6, &prefix, NULL) == 0) {
-        if (used_of(conn, segment_id, AF_INET6, g6, &used, &n) < 0)
-            return -EIO;
+    *ret = pool;
+    return 0;
+}
+
+static void pool_add(struct ip_addr **used, size_t *n, const struct ip_addr *a)
+{
+    *used = xrealloc(*used, (*n + 1) * sizeof **used);
+    (*used)[(*n)++] = *a;
+}
+
+int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_v6,
+                        char ret_v4[static IP_ADDR_STRLEN], char ret_v6[static IP_ADDR_STRLEN],
+                        char **ret_error)
+{
+    ret_v4[0] = ret_v6[0] = '\0';
+    struct ip_addr a4, a6;
+    char buf[IP_PREFIX_STRLEN];
+    if (pool->has_v4 && addresses_next_free(&pool->p4, 1, pool->used4, pool->n4, &a4) < 0) {
+        *ret_error = xasprintf("segment '%s' has no free IPv4 address left in %s", pool->name,
+                               ip_prefix_format(&pool->p4, buf));
+        return -ENOSPC;
+    }
+    if (want_v6 && pool->has_v6) {
         uint8_t m[6];
         int r = -ENOSPC;
-        if (prefix.len == 64 && mac && ip_mac_parse(mac, m) == 0 &&
-            ip_eui64_address(&prefix, m, &a) == 0 && !in_used(&a, used, n))
+        if (pool->p6.len == 64 && mac && ip_mac_parse(mac, m) == 0 &&
+            ip_eui64_address(&pool->p6, m, &a6) == 0 && !in_used(&a6, pool->used6, pool->n6))
             r = 0;
-        if (r < 0)
-            r = addresses_next_free(&prefix, 0x10, used, n, &a);
-        free(used);
-        if (r < 0) {
-            *ret_error = xasprintf("segment '%s' has no free IPv6 address left in %s", name, p6);
+        if (r < 0 && addresses_next_free(&pool->p6, 0x10, pool->used6, pool->n6, &a6) < 0) {
+            *ret_error = xasprintf("segment '%s' has no free IPv6 address left in %s", pool->name,
+                                   ip_prefix_format(&pool->p6, buf));
             return -ENOSPC;
         }
-        ip_addr_format(&a, ret_v6);
+        pool_add(&pool->used6, &pool->n6, &a6);
+        ip_addr_format(&a6, ret_v6);
+    }
+    if (pool->has_v4) {
+        pool_add(&pool->used4, &pool->n4, &a4);
+        ip_addr_format(&a4, ret_v4);
     }
     return 0;
+}
+
+int addresses_allocate(struct store_conn *conn, int64_t segment_id, const char *mac, bool want_v6,
+                       char ret_v4[static IP_ADDR_STRLEN], char ret_v6[static IP_ADDR_STRLEN],
+                       char **ret_error)
+{
+    struct addresses_pool *pool;
+    int r = addresses_pool_load(conn, segment_id, &pool);
+    if (r < 0)
+        return r;
+    r = addresses_pool_take(pool, mac, want_v6, ret_v4, ret_v6, ret_error);
+    addresses_pool_free(pool);
+    return r;
 }

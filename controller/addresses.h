@@ -7,6 +7,7 @@
 #ifndef YG_ADDRESSES_H
 #define YG_ADDRESSES_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,14 @@ int addresses_next_free(const struct ip_prefix *prefix, uint64_t first, const st
 int addresses_allocate(struct store_conn *conn, int64_t segment_id, const char *mac, bool want_v6,
                        char ret_v4[static IP_ADDR_STRLEN], char ret_v6[static IP_ADDR_STRLEN],
                        char **ret_error);
+
+/* The same for many VMs at once (a request's): the segment's used
+ * addresses are read once, and each address taken is added to them. */
+struct addresses_pool;
+int addresses_pool_load(struct store_conn *conn, int64_t segment_id, struct addresses_pool **ret);
+int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_v6,
+                        char ret_v4[static IP_ADDR_STRLEN], char ret_v6[static IP_ADDR_STRLEN],
+                        char **ret_error);
+void addresses_pool_free(struct addresses_pool *pool);
 
 #endif

@@ -667,7 +667,15 @@ static void event_done(void *ctx, int result)
 static void on_domain_event(void *opaque, const char *host, const char *domain, enum hv_domstate state)
 {
     struct vms_engine *e = opaque;
-    if (vms_id_from_domain(e->instance, domain) < 0)
+    int64_t id = vms_id_from_domain(e->instance, domain);
+    if (id < 0)
+        return;
+    /* A VM whose step is under way is the journal's: the event is its own
+     * doing (observe() would ignore it), so no store job for it. */
+    pthread_mutex_lock(&e->lock);
+    bool busy = inflight_has(e, id);
+    pthread_mutex_unlock(&e->lock);
+    if (busy)
         return;
     struct event_job *j = xcalloc(1, sizeof *j);
     j->e = e;

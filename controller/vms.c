@@ -642,14 +642,14 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         r = -EIO;
         goto out;
     }
-    char at[32];
-    format_utc_now(at);
+    struct addresses_pool *pool = NULL;
+    r = addresses_pool_load(conn, segment_id, &pool);
     for (size_t i = 0; i < n && r == 0; i++) {
         struct host_slot *h = &hosts[assign[i]];
         char mac[18], v4[IP_ADDR_STRLEN], v6[IP_ADDR_STRLEN], dom[64], uuid[37];
         if ((r = unique_mac(conn, mac)) < 0)
             break;
-        r = addresses_allocate(conn, segment_id, mac, !streq(ipv6, "off"), v4, v6, &why);
+        r = addresses_pool_take(pool, mac, !streq(ipv6, "off"), v4, v6, &why);
         if (r < 0)
             break;
         vms_domain_name(instance, vms[i].id, dom);
@@ -681,6 +681,7 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         r = vms_change(txn, &system_principal, vms[i].id, VM_PROVISIONING, "volume", NULL, "vm.place", extra);
         json_decref(extra);
     }
+    addresses_pool_free(pool);
     if (r == -ENOSPC) {
         exec_simple(conn, "ROLLBACK TO place");
         exec_simple(conn, "RELEASE place");

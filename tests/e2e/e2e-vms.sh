@@ -163,6 +163,15 @@ check_eq "$(jqr .request.state)" active "the request is active"
 yg "$ADMIN" --json quota show health
 check_eq "$(jqr .quota.usage.vms)" 2 "quota: 2 VMs in use"
 
+# Another department neither sees nor touches these VMs.
+yg_set_quota "$ADMIN" police 4 4GiB 40GiB 2
+POLICE=$(yg_new_token "$ADMIN" department police)
+yg "$POLICE" vm stop "$VM1"
+check_rc 1 "police cannot stop health's VM"
+check_match "$(cat "$YG_ERR")" "VM $VM1 does not exist" "... and is told it does not exist"
+yg "$POLICE" --json vm list
+check_eq "$(jqr '.items | length')" 0 "police lists no VMs"
+
 # ---- stop and start ----
 yg "$HEALTH" vm stop "$VM1" --wait 60
 check_rc 0 "department stops its VM"

@@ -556,12 +556,82 @@ static void test_engine_loop(void **state)
     rmdir(f.dir);
 }
 
+/* A host that cannot be reached: its VMs become 'unknown' at once (the
+ * worker reports the host down), and get their state back from libvirt
+ * when it answers again (the reconcile after the reconnect). */
+static void test_host_down(void **state)
+{
+    struct fixture f = { 0 };
+    snprintf(f.dir, sizeof f.dir, "/tmp/yg-hv-XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.path, sizeof f.path, "%s/y.db", f.dir);
+    char *err = NULL;
+    assert_int_equal(store_open(f.path, &f.store, &err), 0);
+    assert_int_equal(exec_db(&f,
+        "INSERT INTO departments (id, name, created_at) VALUES (1, 'health', 'x');"
+        "INSERT INTO quotas VALUES (1, 64, 65536, 1000, 50, 36500);"
+        "INSERT INTO segments (id, name, ipv4_prefix, ipv4_gateway, interface, state_since, created_at,"
+        "  updated_at) VALUES (1, 'dmz', '198.51.100.0/24', '198.51.100.1', 'br-dmz', 'x', 'x', 'x');"), 0);
+    struct vms_config cfg;
+    vms_config_defaults(&cfg);
+    cfg.reconcile_seconds = 1;
+    struct vms_engine *e;
+    assert_int_equal(vms_engine_start(f.store, &cfg, &e, &err), 0);
+    /* test:///default keeps its domains only while a connection is open:
+     * this one stands for the hypervisor while the worker's reconnects. */
+    virConnectPtr keep = hv_open(TEST_URI, &err);
+    assert_non_null(keep);
+    struct job h = { .name = "hv09", .uri = TEST_URI, .segment = "dmz" };
+    assert_int_equal(store_run(f.store, host_run, &h), 0);
+    json_decref(h.out);
+    vms_engine_host_changed("hv09", TEST_URI, TEST_POOL);
+    assert_true(submit_approve(&f, "downtest", 2, "64MiB", "off") > 0);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms WHERE state = 'running' AND step IS NULL", 2));
+
+    /* The host's libvirt goes away. */
+    uint64_t t0 = monotonic_usec();
+    vms_engine_host_changed("hv09", "qemu:///system?socket=/nonexistent/yg-down", TEST_POOL);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms WHERE state = 'unknown'", 2));
+    double seconds = (double) (monotonic_usec() - t0) / 1e6;
+    assert_true(seconds < 5.0);
+    assert_int_equal(query_int(&f, "SELECT hv_status = 'down' AND hv_error LIKE '%yg-down%' FROM hosts "
+                                   "WHERE name = 'hv09'"), 1);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM audit WHERE action = 'vm.unknown'"), 2);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM audit WHERE action = 'host.down'"), 1);
+
+    /* And comes back: the reconcile gives the VMs their state again. */
+    vms_engine_host_changed("hv09", TEST_URI, TEST_POOL);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms WHERE state = 'running'", 2));
+    assert_int_equal(query_int(&f, "SELECT hv_status = 'up' FROM hosts WHERE name = 'hv09'"), 1);
+
+    /* Clean the shared test driver of these domains. */
+    struct job d = { .id = 1 };
+    assert_int_equal(store_run(f.store, decommission_run, &d), 0);
+    json_decref(d.out);
+    d.id = 2;
+    d.out = NULL;
+    assert_int_equal(store_run(f.store, decommission_run, &d), 0);
+    json_decref(d.out);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms WHERE state = 'decommissioned'", 2));
+    vms_engine_stop(e);
+    virConnectClose(keep);
+    store_close(f.store);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f.path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_workers),
         cmocka_unit_test(test_engine_loop),
+        cmocka_unit_test(test_host_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
