@@ -33,5 +33,9 @@ EXTRA_DIST += bench/bench-vms-qemu.sh
 
 EXTRA_DIST += bench/README.md bench/run-all.sh bench/submit.lua bench/request.yaml
 
+# Dual-stack readiness: agent report ingestion and segment summaries.
+EXTRA_DIST += bench/bench-readiness.sh bench/readiness-fill.py bench/report.lua \
+	bench/segment-show.lua
+
 bench: $(BENCH_BINS) controller/yunguand
 .PHONY: bench

@@ -6,8 +6,10 @@
 #
 #   bench/run-all.sh [SECTION...]
 #
-# SECTIONS: sqlite mhd submit list (default: all, in that order; "list" also
-# measures submissions into a store that already holds FILL_COUNT requests).
+# SECTIONS: sqlite mhd submit list readiness (default: all, in that order;
+# "list" also measures submissions into a store that already holds
+# FILL_COUNT requests; "readiness" runs bench/bench-readiness.sh, agent
+# reports and segment summaries, with its own environment variables).
 #
 # Environment (all optional):
 #   WORKDIR         where databases and logs go; must be on a real disk, not
@@ -32,7 +34,7 @@ WRK_THREADS=${WRK_THREADS:-2}
 # A slow answer is a latency to report, not a socket error: wrk's default
 # timeout (2 s) would drop it from the distribution.
 WRK_TIMEOUT=${WRK_TIMEOUT:-30s}
-sections=${*:-sqlite mhd submit list}
+sections=${*:-sqlite mhd submit list readiness}
 
 say() { printf '%s\n' "$*"; }
 section() { printf '\n== %s\n' "$*"; }
@@ -293,6 +295,14 @@ if [[ " $sections " == *" list "* ]]; then
     submit_run submit-filled "$WORKDIR/list/health.token" health
     stop_yunguand
     rm -rf "$WORKDIR/list"
+fi
+
+# ---- 4: dual-stack readiness ------------------------------------------------
+if [[ " $sections " == *" readiness "* ]]; then
+    section "Dual-stack readiness: agent reports, segment summaries (bench/bench-readiness.sh)"
+    NO_BUILD=1 YUNGUAND=$YUNGUAND BUILDDIR=$builddir WORKDIR=$WORKDIR/readiness KEEP=1 \
+        CONNECTIONS=$CONNECTIONS WRK_THREADS=$WRK_THREADS WRK_TIMEOUT=$WRK_TIMEOUT \
+        "$here/bench-readiness.sh" || say "bench-readiness.sh failed"
 fi
 
 # ---- summary -------------------------------------------------------------
