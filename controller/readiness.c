@@ -42,6 +42,19 @@ void readiness_set_heartbeat(int seconds) { atomic_store(&heartbeat_seconds, sec
 int readiness_heartbeat(void) { return atomic_load(&heartbeat_seconds); }
 static int64_t stale_after(void) { return 3 * (int64_t) readiness_heartbeat(); }
 
+/* When this controller started judging freshness.  While it was down, agents
+ * could not report: their reports count as fresh from its start, so a
+ * restart after maintenance does not mark every segment stale (and
+ * regressed) before the agents' spools have been replayed. */
+static _Atomic int64_t judging_since;
+void readiness_set_judging_since(int64_t epoch) { atomic_store(&judging_since, epoch); }
+
+static int64_t freshness(int64_t last_epoch)
+{
+    int64_t since = atomic_load(&judging_since);
+    return last_epoch > since ? last_epoch : since;
+}
+
 static const struct {
     const char *reason;
     const char *remedy;
@@ -104,7 +117,7 @@ static void host_eval_init(struct host_eval *e, const char *status, const char *
         e->verdict = HOST_WAIVED;
     else if (!status || !*status || !has_last)
         e->verdict = HOST_NO_REPORT;
-    else if (now - last_epoch > stale_after())
+    else if (now - freshness(last_epoch) > stale_after())
         e->verdict = HOST_STALE;
     else if (streq(status, "fail"))
         e->verdict = HOST_BLOCKED;
@@ -328,6 +341,24 @@ int readiness_sweep(struct store_txn *txn, int64_t since, int64_t now)
         ids[n++] = sqlite3_column_int64(st, 0);
     }
     sqlite3_reset(st);
+    /* Reports older than this controller's start count as fresh from the
+     * start: they all turn stale together, three heartbeats after it. */
+    int64_t started = atomic_load(&judging_since);
+    if (started > 0 && since - stale_after() <= started && started < now - stale_after()) {
+        st = store_stmt(store_txn_conn(txn),
+            "SELECT DISTINCT hs.segment_id FROM hosts h JOIN host_segments hs ON hs.host_id = h.id "
+            "WHERE h.last_report_epoch < ?1");
+        if (!st) {
+            free(ids);
+            return -EIO;
+        }
+        sqlite3_bind_int64(st, 1, started);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            ids = xrealloc(ids, (n + 1) * sizeof *ids);
+            ids[n++] = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_reset(st);
+    }
     /* Waivers that expired in the window change their segments too. */
     st = store_stmt(store_txn_conn(txn),
         "SELECT DISTINCT segment_id FROM waivers WHERE expires_epoch > ?1 AND expires_epoch <= ?2");
@@ -420,7 +451,7 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
     /* Was this host stale (or never heard of)?  Then every segment's
      * verdict may change even where the results did not. */
     bool was_fresh = sqlite3_column_type(st, 1) != SQLITE_NULL &&
-                     now - sqlite3_column_int64(st, 1) <= stale_after();
+                     now - freshness(sqlite3_column_int64(st, 1)) <= stale_after();
     sqlite3_reset(st);
     if (seq <= last_seq) {
         /* Already applied (a replayed spool): acknowledge, change nothing. */
@@ -866,7 +897,9 @@ struct readiness_sweeper *readiness_sweeper_start(struct store *store)
 {
     struct readiness_sweeper *sw = xcalloc(1, sizeof *sw);
     sw->store = store;
-    /* At start, anything that went stale while we were down counts. */
+    /* Freshness is judged from now on (see freshness()); the first sweep
+     * recomputes every segment whose hosts reported before we started. */
+    readiness_set_judging_since((int64_t) time(NULL));
     sw->last = 0;
     pthread_mutex_init(&sw->lock, NULL);
     pthread_cond_init(&sw->wake, NULL);

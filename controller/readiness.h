@@ -37,6 +37,10 @@ int segment_state_from_string(const char *s);
 void readiness_set_heartbeat(int seconds);
 int readiness_heartbeat(void);
 
+/* Reports count as fresh at least from EPOCH (the controller's start), so
+ * that a controller outage does not make every host stale.  0: off. */
+void readiness_set_judging_since(int64_t epoch);
+
 /* Recompute one segment's derived state at NOW (epoch seconds). */
 int readiness_recompute(struct store_txn *txn, int64_t segment_id, int64_t now);
 

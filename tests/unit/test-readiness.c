@@ -270,6 +270,30 @@ static void test_stale_at_the_line(void **state)
     json_decref(s);
 }
 
+/* After a controller outage, reports count as fresh from its start: no
+ * segment turns stale (and regressed) before the agents could report. */
+static void test_restart_grace(void **state)
+{
+    struct fixture *f = *state;
+    for (int64_t h = 1; h <= 3; h++)
+        assert_true(report(f, h, 1, NULL, T0));
+    readiness_set_judging_since(T0 + 100);      /* down for 100 s, then restarted */
+    struct sweep_ctx sw = { .since = 0, .now = T0 + 101 };
+    assert_int_equal(store_run(f->store, sweep_run, &sw), 0);
+    json_t *s = segment(f, "health-dmz", T0 + 101);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    assert_false(json_is_true(json_object_get(s, "regressed")));
+    json_decref(s);
+    /* Three heartbeats after the restart with no report: stale. */
+    sw = (struct sweep_ctx) { .since = T0 + 101, .now = T0 + 131 };
+    assert_int_equal(store_run(f->store, sweep_run, &sw), 0);
+    s = segment(f, "health-dmz", T0 + 131);
+    assert_string_equal(state_of(s), "dual-stack-partial");
+    assert_string_equal(json_string_value(json_object_get(s, "blocking_reason")), "STALE_REPORT");
+    json_decref(s);
+    readiness_set_judging_since(0);
+}
+
 static void test_report_validation(void **state)
 {
     json_t *bad = json_pack("{s:i, s:[{s:s, s:[{s:s, s:s, s:s}]}]}", "seq", 0, "segments",
@@ -291,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_and_waiver, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_at_the_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_grace, setup, teardown),
         cmocka_unit_test(test_report_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
