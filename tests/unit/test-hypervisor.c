@@ -577,6 +577,8 @@ static void test_host_down(void **state)
     cfg.reconcile_seconds = 1;
     struct vms_engine *e;
     assert_int_equal(vms_engine_start(f.store, &cfg, &e, &err), 0);
+    free(cfg.domain_type);      /* the engine keeps its own copy */
+    cfg.domain_type = NULL;
     /* test:///default keeps its domains only while a connection is open:
      * this one stands for the hypervisor while the worker's reconnects. */
     virConnectPtr keep = hv_open(TEST_URI, &err);
