@@ -97,7 +97,7 @@ t0=$(date +%s.%N)
 yg "$ADMIN" request approve "$REQ"
 yg_wait_for 600 all_state running || { echo "not every VM ran"; exit 1; }
 t1=$(date +%s.%N)
-libvirt_up_ms=$(tail -n +"$log_mark" "$YG_LOG" | sed -n 's/.*libvirt time: .* took \([0-9.]*\) ms/\1/p' | awk '{s+=$1} END {print s+0}')
+libvirt_up_ms=$(tail -n +"$((log_mark + 1))" "$YG_LOG" | sed -n 's/.*libvirt time: .* took \([0-9.]*\) ms/\1/p' | awk '{s+=$1} END {print s+0}')
 
 # Per VM: from the approval (its vm.create) to its vm.running, from the audit trail.
 per_vm_up=$(sqlite3 "$DB" "SELECT (julianday(r.at) - julianday(c.at)) * 86400 FROM audit c JOIN audit r
@@ -110,7 +110,7 @@ for V in $(sqlite3 "$DB" "SELECT id FROM vms"); do
 done
 yg_wait_for 600 all_state decommissioned || { echo "not every VM was reclaimed"; exit 1; }
 t3=$(date +%s.%N)
-libvirt_down_ms=$(tail -n +"$log_mark" "$YG_LOG" | sed -n 's/.*libvirt time: .* took \([0-9.]*\) ms/\1/p' | awk '{s+=$1} END {print s+0}')
+libvirt_down_ms=$(tail -n +"$((log_mark + 1))" "$YG_LOG" | sed -n 's/.*libvirt time: .* took \([0-9.]*\) ms/\1/p' | awk '{s+=$1} END {print s+0}')
 per_vm_down=$(sqlite3 "$DB" "SELECT (julianday(r.at) - julianday(c.at)) * 86400 FROM audit c JOIN audit r
   ON r.object = c.object AND r.action = 'vm.reclaimed' WHERE c.action = 'vm.decommission' ORDER BY 1")
 wipes=$(sqlite3 "$DB" "SELECT group_concat(DISTINCT wipe_method) FROM reclaims")
