@@ -10,34 +10,6 @@
 
 #include "util.h"
 
-/* Read all of fd 0, refusing more than max bytes. */
-static int read_stdin_limited(size_t max, char **ret_data, size_t *ret_len)
-{
-    struct strbuf sb;
-    char buf[16384];
-    strbuf_init(&sb);
-    for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int r = -errno;
-            strbuf_free(&sb);
-            return r;
-        }
-        if (n == 0)
-            break;
-        if (sb.len + (size_t) n > max) {
-            strbuf_free(&sb);
-            return -EFBIG;
-        }
-        strbuf_add(&sb, buf, (size_t) n);
-    }
-    *ret_len = sb.len;
-    *ret_data = strbuf_steal(&sb);
-    return 0;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -186,7 +158,7 @@ static int cmd_submit(struct cli *cli, const struct cli_command *cmd, int argc, 
     const char *shown = streq(file, "-") ? "<stdin>" : file;
     _cleanup_free_ char *data = NULL;
     size_t len = 0;
-    r = streq(file, "-") ? read_stdin_limited(CLI_MAX_REQUEST_BYTES, &data, &len)
+    r = streq(file, "-") ? read_fd_limited(STDIN_FILENO, CLI_MAX_REQUEST_BYTES, &data, &len)
                          : read_file_limited(file, CLI_MAX_REQUEST_BYTES, &data, &len);
     if (r == -EFBIG) {
         cli_error("'%s' is larger than %d KiB, the limit for one request; split it into smaller requests",

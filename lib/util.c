@@ -127,11 +127,8 @@ void strbuf_free(struct strbuf *sb)
     strbuf_init(sb);
 }
 
-int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t *ret_len)
+int read_fd_limited(int fd, size_t max_size, char **ret_data, size_t *ret_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
     struct strbuf sb;
     strbuf_init(&sb);
     char buf[65536];
@@ -141,23 +138,30 @@ int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t
             if (errno == EINTR)
                 continue;
             int r = -errno;
-            close(fd);
             strbuf_free(&sb);
             return r;
         }
         if (n == 0)
             break;
         if (sb.len + (size_t) n > max_size) {
-            close(fd);
             strbuf_free(&sb);
             return -EFBIG;
         }
         strbuf_add(&sb, buf, (size_t) n);
     }
-    close(fd);
     *ret_len = sb.len;
     *ret_data = strbuf_steal(&sb);
     return 0;
+}
+
+int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t *ret_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = read_fd_limited(fd, max_size, ret_data, ret_len);
+    close(fd);
+    return r;
 }
 
 void format_utc_now(char buf[static 32])

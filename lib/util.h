@@ -54,6 +54,8 @@ void strbuf_free(struct strbuf *sb);
 /* Read a whole file, refusing more than max_size bytes.  0 or -errno
  * (-EFBIG when larger than max_size). */
 int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t *ret_len);
+/* The same for an open descriptor (stdin), read to its end. */
+int read_fd_limited(int fd, size_t max_size, char **ret_data, size_t *ret_len);
 
 /* Wall clock as RFC 3339 UTC text "2026-11-25T23:30:43.123Z" into buf[32]. */
 void format_utc_now(char buf[static 32]);
