@@ -10,6 +10,7 @@ dist_yunguanconf_DATA = contrib/yunguand.yaml
 samplerequestsdir = $(pkgdatadir)/requests
 dist_samplerequests_DATA = \
 	contrib/requests/health-epidemic-reporting.yaml \
+	contrib/requests/health-open-data.yaml \
 	contrib/requests/health-vaccine-booking.yaml \
 	contrib/requests/police-case-archive.yaml
 
