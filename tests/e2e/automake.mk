@@ -12,7 +12,8 @@ E2E_TESTS = \
 	tests/e2e/e2e-idempotency.sh \
 	tests/e2e/e2e-audit.sh \
 	tests/e2e/e2e-migrate.sh \
-	tests/e2e/e2e-daemon.sh
+	tests/e2e/e2e-daemon.sh \
+	tests/e2e/e2e-demo.sh
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) \
 	tests/e2e/lib.sh \
