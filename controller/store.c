@@ -125,10 +125,16 @@ static int store_conn_open(const char *path, bool readonly, struct store_conn **
         store_conn_free(c);
         return r;
     }
-    /* WAL + FULL: an acknowledged commit survives a power cut. */
+    /* WAL + FULL: an acknowledged commit survives a power cut.
+     * temp_store=MEMORY: each job's SAVEPOINT keeps its statement journal
+     * (pages as they were before the job, for ROLLBACK TO) in memory; on
+     * a file it cost a temporary file and a pwrite per page (12 % of the
+     * VM loop's CPU).  It only serves rollbacks inside the open
+     * transaction, so durability is the WAL's, as before. */
     const char *pragmas = readonly
-        ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
-        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+        ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON; PRAGMA temp_store=MEMORY;"
+        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+          "PRAGMA temp_store=MEMORY;";
     if (exec_sql(c->db, pragmas, ret_errmsg) < 0) {
         store_conn_free(c);
         return -EIO;
