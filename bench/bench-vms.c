@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -554,6 +555,7 @@ int main(int argc, char **argv)
 {
     log_set_level(LOG_LEVEL_WARN);
     hv_silence_errors();
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);      /* as yunguand.c does */
     const char *mode = argc > 1 ? argv[1] : "loop";
     int n = argc > 2 ? atoi(argv[2]) : 0;
     int hosts = argc > 3 ? atoi(argv[3]) : streq(mode, "loop") ? 10 : 4;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -146,6 +147,13 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *db = NULL, *listen = NULL, *token_file = NULL, *level = NULL,
                *heartbeat = NULL;
     int c;
+    /* SQLite builds and frees an ephemeral table for every `state IN (…)`
+     * list and the requests_live_name partial index on each UPDATE of a
+     * request's state; with glibc's default trim threshold every free of
+     * its page cache gives memory back (madvise), and in a threaded
+     * process each give-back is a TLB shootdown on every CPU: 15-20 % of
+     * the VM loop's CPU (bench/README.md).  Keep up to 256 MiB instead. */
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     while ((c = getopt_long(argc, argv, "c:d:l:hV", options, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
