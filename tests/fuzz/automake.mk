@@ -15,7 +15,7 @@ endif
 tests_fuzz_fuzz_request_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) \
 	-DFUZZ_CORPUS='"tests/fuzz/corpus/request"'
 tests_fuzz_fuzz_request_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
-EXTRA_DIST += tests/fuzz/run-fuzz.sh tests/fuzz/request.dict
+EXTRA_DIST += tests/fuzz/run-fuzz.sh tests/fuzz/request.dict tests/fuzz/loader-checks.h
 EXTRA_DIST += \
 	tests/fuzz/corpus/request/alias-merge-key.yaml \
 	tests/fuzz/corpus/request/anchor-alias.yaml \

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "loader-checks.h"
 #include "request.h"
 #include "util.h"
 
@@ -44,35 +45,6 @@ static void check_request(const struct request *r)
     json_decref(j);
 }
 
-static void check_error(const struct yg_error *e)
-{
-    if (e->http_status == 422) {
-        if (e->n_details < 1 || e->n_details > REQUEST_MAX_ERRORS)
-            abort();
-        for (size_t i = 0; i < e->n_details; i++) {
-            const struct yg_error_detail *d = &e->details[i];
-            if (d->line < 1 || d->column < 1 || !d->message)
-                abort();
-            json_t *m = json_string(d->message);     /* NULL unless valid UTF-8 */
-            json_t *p = d->path ? json_string(d->path) : json_null();
-            if (!m || !p)
-                abort();
-            json_decref(m);
-            json_decref(p);
-        }
-    } else if (e->http_status != 413) {
-        abort();
-    }
-    char *text = yg_error_format(e, "fuzz.yaml");
-    json_t *j = yg_error_to_json(e);
-    char *s = json_dumps(j, 0);
-    if (!text || !s)
-        abort();
-    free(s);
-    free(text);
-    json_decref(j);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct request *r = NULL;
@@ -85,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         if (r || !e)
             abort();
-        check_error(e);
+        fuzz_check_loader_error(e, REQUEST_MAX_ERRORS);
     }
     request_free(r);
     yg_error_free(e);

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "error.h"
+#include "loader-checks.h"
 #include "segments.h"
 #include "util.h"
 
@@ -83,35 +84,6 @@ static void check_list(const struct segment_list *l)
     json_decref(j);
 }
 
-static void check_error(const struct yg_error *e)
-{
-    if (e->http_status == 422) {
-        if (e->n_details < 1 || e->n_details > SEGMENTS_MAX_ERRORS)
-            abort();
-        for (size_t i = 0; i < e->n_details; i++) {
-            const struct yg_error_detail *d = &e->details[i];
-            if (d->line < 1 || d->column < 1 || !d->message)
-                abort();
-            json_t *m = json_string(d->message);     /* NULL unless valid UTF-8 */
-            json_t *p = d->path ? json_string(d->path) : json_null();
-            if (!m || !p)
-                abort();
-            json_decref(m);
-            json_decref(p);
-        }
-    } else if (e->http_status != 413) {
-        abort();
-    }
-    char *text = yg_error_format(e, "fuzz.yaml");
-    json_t *j = yg_error_to_json(e);
-    char *s = json_dumps(j, 0);
-    if (!text || !s)
-        abort();
-    free(s);
-    free(text);
-    json_decref(j);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct segment_list *l = NULL;
@@ -124,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         if (l || !e)
             abort();
-        check_error(e);
+        fuzz_check_loader_error(e, SEGMENTS_MAX_ERRORS);
     }
     segment_list_free(l);
     yg_error_free(e);
