@@ -35,10 +35,11 @@ static int fail(char **ret_error, const char *fmt, ...)
     return -EINVAL;
 }
 
-static void segment_clear(struct desired_segment *s)
+void desired_segment_clear(struct desired_segment *s)
 {
     free(s->name);
     free(s->interface);
+    s->name = s->interface = NULL;
 }
 
 void desired_state_free(struct desired_state *d)
@@ -46,7 +47,7 @@ void desired_state_free(struct desired_state *d)
     if (!d)
         return;
     for (size_t i = 0; i < d->n_segments; i++)
-        segment_clear(&d->segments[i]);
+        desired_segment_clear(&d->segments[i]);
     free(d->segments);
     free(d->host);
     free(d);
@@ -109,7 +110,7 @@ static int get_addr(json_t *obj, const char *key, const char *path, int family,
     return 0;
 }
 
-static int parse_segment(json_t *js, const char *path, struct desired_segment *s, char **ret_error)
+int desired_segment_from_json(json_t *js, const char *path, struct desired_segment *s, char **ret_error)
 {
     if (!json_is_object(js))
         return fail(ret_error, "%s: must be an object", path);
@@ -183,7 +184,7 @@ int desired_state_from_json(json_t *root, struct desired_state **ret, char **ret
     for (size_t i = 0; i < n; i++) {
         char path[32];
         snprintf(path, sizeof path, "segments[%zu]", i);
-        r = parse_segment(json_array_get(segs, i), path, &d->segments[i], ret_error);
+        r = desired_segment_from_json(json_array_get(segs, i), path, &d->segments[i], ret_error);
         if (r < 0)
             return r;
         d->n_segments++;

@@ -41,6 +41,11 @@ struct desired_state {
  * has host bits set; the prefix is 2001:db8::/64".  Unknown keys are
  * ignored (newer controllers may send more). */
 int desired_state_from_json(json_t *root, struct desired_state **ret, char **ret_error);
+/* One segment object (the same shape; a playbook task carries one).
+ * PATH prefixes error messages.  On error *s may hold partial values:
+ * desired_segment_clear() it either way. */
+int desired_segment_from_json(json_t *js, const char *path, struct desired_segment *s, char **ret_error);
+void desired_segment_clear(struct desired_segment *s);
 /* Read and parse a file; errors start with the file name. */
 int desired_state_load_file(const char *path, struct desired_state **ret, char **ret_error);
 void desired_state_free(struct desired_state *d);

@@ -405,14 +405,47 @@ int netstate_dump_listeners(struct snapshot *snap)
     return 0;
 }
 
+/* The common part of both snapshots: copy the four caches, then read
+ * the sysctls and the listeners, which no cache holds. */
+static int snapshot_from_caches(struct nl_cache *const caches[NETSTATE_CACHE_MAX],
+                                const char *const *ifnames, size_t n_ifnames, struct snapshot **ret);
+
 int netstate_snapshot(struct netstate *ns, const char *const *ifnames, size_t n_ifnames,
                       struct snapshot **ret)
 {
+    return snapshot_from_caches(ns->caches, ifnames, n_ifnames, ret);
+}
+
+int netstate_snapshot_fresh(struct nl_sock *sock, const char *const *ifnames, size_t n_ifnames,
+                            struct snapshot **ret)
+{
+    struct nl_cache *caches[NETSTATE_CACHE_MAX] = { 0 };
+    int r = 0;
+    for (int i = 0; i < NETSTATE_CACHE_MAX && r == 0; i++) {
+        int q = nl_cache_alloc_name(cache_names[i], &caches[i]);
+        if (q == 0)
+            q = nl_cache_refill(sock, caches[i]);
+        if (q < 0) {
+            log_debug(LOG_DOMAIN, "cannot dump %s: %s", cache_names[i], nl_geterror(q));
+            r = nlerr_to_errno(q);
+        }
+    }
+    if (r == 0)
+        r = snapshot_from_caches(caches, ifnames, n_ifnames, ret);
+    for (int i = 0; i < NETSTATE_CACHE_MAX; i++)
+        if (caches[i])
+            nl_cache_free(caches[i]);
+    return r;
+}
+
+static int snapshot_from_caches(struct nl_cache *const caches[NETSTATE_CACHE_MAX],
+                                const char *const *ifnames, size_t n_ifnames, struct snapshot **ret)
+{
     _cleanup_(snapshot_freep) struct snapshot *s = snapshot_new();
-    copy_links(ns->caches[NETSTATE_LINKS], s);
-    copy_addrs(ns->caches[NETSTATE_ADDRS], s);
-    copy_routes(ns->caches[NETSTATE_ROUTES], s);
-    copy_neighs(ns->caches[NETSTATE_NEIGHS], s);
+    copy_links(caches[NETSTATE_LINKS], s);
+    copy_addrs(caches[NETSTATE_ADDRS], s);
+    copy_routes(caches[NETSTATE_ROUTES], s);
+    copy_neighs(caches[NETSTATE_NEIGHS], s);
 
     /* Sysctl changes raise no rtnetlink event: read them every time. */
     s->ipv6_in_kernel = access("/proc/sys/net/ipv6", F_OK) == 0;

@@ -34,6 +34,14 @@ int netstate_process(struct netstate *ns);
 int netstate_snapshot(struct netstate *ns, const char *const *ifnames, size_t n_ifnames,
                       struct snapshot **ret);
 
+/* The same from a fresh dump over SOCK (a connected NETLINK_ROUTE
+ * socket of the caller's): for the task runner, which must not touch the
+ * event loop's caches from its thread and wants the state as it is now,
+ * not as the last processed notification left it.  0 or -errno. */
+struct nl_sock;
+int netstate_snapshot_fresh(struct nl_sock *sock, const char *const *ifnames, size_t n_ifnames,
+                            struct snapshot **ret);
+
 /* Read /proc/sys/net/ipv6/conf/IFNAME/KEY as an integer.  0 or -errno. */
 int netstate_read_ipv6_sysctl(const char *ifname, const char *key, int *ret);
 

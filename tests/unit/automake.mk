@@ -67,3 +67,14 @@ tests_unit_test_checks_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
 tests_unit_test_checks_CFLAGS = $(agents_libagent_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_checks_LDADD = agents/libagent.la $(CMOCKA_LIBS)
 endif
+
+# agents/steps.c and agents/tasks.c on a real kernel, inside a private
+# network namespace of the test's own (root; skipped without).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-steps
+TESTS += tests/unit/test-steps
+tests_unit_test_steps_SOURCES = tests/unit/test-steps.c
+tests_unit_test_steps_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
+tests_unit_test_steps_CFLAGS = $(agents_libagent_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_steps_LDADD = agents/libagent.la $(CMOCKA_LIBS)
+endif
