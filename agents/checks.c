@@ -421,13 +421,23 @@ static void check_ipv6_global(struct ctx *c)
             list_append(&sb, k++, n_outside, fmt_prefix(&a->local, buf));
         }
         _cleanup_free_ char *list = strbuf_steal(&sb);
+        /* Beside a usable address inside the prefix, an extra one outside
+         * it is a warning.  Alone it blocks: the segment's gateway has no
+         * route back to it, so the host is not reachable over IPv6 there. */
+        enum checks_severity sev = usable_in ? CHECKS_WARN : CHECKS_FAIL;
+        char plan[IP_ADDR_STRLEN];
+        _cleanup_free_ char *alone = usable_in ? xstrdup("") :
+            xasprintf(", and there is no usable address inside it%s%s%s",
+                      have_plan ? " (planned: " : "",
+                      have_plan ? fmt_addr(&seg->plan_ipv6, plan) : "", have_plan ? ")" : "");
         if (n_outside == 1)
-            add_item(c->res, CHECK_IPV6_GLOBAL_ADDRESS, CHECKS_WARN, REASON_IPV6_OUTSIDE_PREFIX,
-                     "address %s on %s is outside the segment's prefix %s", list, c->ifname, pfx);
+            add_item(c->res, CHECK_IPV6_GLOBAL_ADDRESS, sev, REASON_IPV6_OUTSIDE_PREFIX,
+                     "address %s on %s is outside the segment's prefix %s%s", list, c->ifname,
+                     pfx, alone);
         else
-            add_item(c->res, CHECK_IPV6_GLOBAL_ADDRESS, CHECKS_WARN, REASON_IPV6_OUTSIDE_PREFIX,
-                     "%zu addresses on %s are outside the segment's prefix %s: %s", n_outside,
-                     c->ifname, pfx, list);
+            add_item(c->res, CHECK_IPV6_GLOBAL_ADDRESS, sev, REASON_IPV6_OUTSIDE_PREFIX,
+                     "%zu addresses on %s are outside the segment's prefix %s: %s%s", n_outside,
+                     c->ifname, pfx, list, alone);
     }
 
     if (usable_in && n_dadfailed == 0 && n_outside == 0) {

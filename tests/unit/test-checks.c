@@ -223,6 +223,10 @@ static void m_outside(struct snapshot *s, struct desired_segment *g)
 {
     addr_text(s, "2001:db8:10::21/64")->local = P("2001:db8:99::40/64");
 }
+static void m_outside_extra(struct snapshot *s, struct desired_segment *g)
+{
+    add_addr(s, IF_SEG, "2001:db8:99::40/64", IFA_F_PERMANENT);
+}
 static void m_no_ipv4(struct snapshot *s, struct desired_segment *g)
 {
     addr_text(s, "198.51.100.21/24")->local = P("10.0.0.5/24");
@@ -326,7 +330,10 @@ static const struct reason_case cases[] = {
     { "global DAD", m_global_dad, REASON_IPV6_DAD_FAILED, CHECKS_FAIL, CHECKS_FAIL,
       "address 2001:db8:10::21/64 on br-health failed duplicate address detection (another host on "
       "the link uses it)" },
-    { "outside prefix", m_outside, REASON_IPV6_OUTSIDE_PREFIX, CHECKS_WARN, CHECKS_WARN,
+    { "outside prefix only", m_outside, REASON_IPV6_OUTSIDE_PREFIX, CHECKS_FAIL, CHECKS_FAIL,
+      "address 2001:db8:99::40/64 on br-health is outside the segment's prefix 2001:db8:10::/64, "
+      "and there is no usable address inside it (planned: 2001:db8:10::21)" },
+    { "outside prefix, extra", m_outside_extra, REASON_IPV6_OUTSIDE_PREFIX, CHECKS_WARN, CHECKS_WARN,
       "address 2001:db8:99::40/64 on br-health is outside the segment's prefix 2001:db8:10::/64" },
     { "no ipv4 in prefix", m_no_ipv4, REASON_NO_IPV4_IN_PREFIX, CHECKS_FAIL, CHECKS_FAIL,
       "br-health has no IPv4 address inside 198.51.100.0/24 (it has 10.0.0.5/24)" },
@@ -458,8 +465,8 @@ static void test_reason_cases(void **state)
             fail_msg("reason %s has no test case", checks_reason_to_string(i));
 }
 
-/* Outside-prefix only: a warning, not NO_GLOBAL_IPV6; with an address
- * inside as well, still the warning. */
+/* Addresses outside the prefix beside a usable one inside: a warning
+ * listing them, never NO_GLOBAL_IPV6. */
 static void test_outside_prefix_details(void **state)
 {
     _cleanup_(snapshot_freep) struct snapshot *s = good_snapshot();
