@@ -2,9 +2,17 @@
 #ifndef YG_API_HANDLERS_H
 #define YG_API_HANDLERS_H 1
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct api_call;
+struct principal;
+struct store_conn;
+
+/* Shared by the list handlers (api-requests.c). */
+bool api_list_department_scope(struct api_call *call, const struct principal *by,
+                               struct store_conn *reader, const char *department,
+                               int64_t *department_id);
 
 struct api_route_args {
     int64_t id;             /* {id} */

@@ -347,6 +347,36 @@ void api_requests_submit(struct api_call *call, const struct api_route_args *arg
     api_defer(call, submit_run, submit_finish, j);
 }
 
+/* Which department a list is about: a department's token sees its own
+ * (asking for another's is a 403); operations may name one (unknown: an
+ * empty page) or none (department_id stays 0: all).  False when the
+ * answer has been given already. */
+bool api_list_department_scope(struct api_call *call, const struct principal *by,
+                               struct store_conn *reader, const char *department,
+                               int64_t *department_id)
+{
+    if (by->role == ROLE_DEPARTMENT) {
+        if (department && !streq(department, by->department)) {
+            api_reply_errorf(call, 403, "forbidden",
+                             "this token belongs to department '%s' and cannot list '%s'",
+                             by->department, department);
+            return false;
+        }
+        *department_id = by->department_id;
+    } else if (department) {
+        int r = quota_department_id(reader, department, department_id);
+        if (r == -ENOENT) {
+            api_reply_json(call, 200, json_pack("{s:[], s:n}", "items", "next"));
+            return false;
+        }
+        if (r < 0) {
+            api_reply_errorf(call, 500, "internal", "cannot read departments");
+            return false;
+        }
+    }
+    return true;
+}
+
 void api_requests_list(struct api_call *call, const struct api_route_args *args)
 {
     const struct principal *by = api_call_principal(call);
@@ -362,25 +392,8 @@ void api_requests_list(struct api_call *call, const struct api_route_args *args)
         api_reply_errorf(call, 500, "internal", "the store is unavailable");
         return;
     }
-    if (by->role == ROLE_DEPARTMENT) {
-        if (department && !streq(department, by->department)) {
-            api_reply_errorf(call, 403, "forbidden",
-                             "this token belongs to department '%s' and cannot list '%s'",
-                             by->department, department);
-            return;
-        }
-        department_id = by->department_id;
-    } else if (department) {
-        int r = quota_department_id(reader, department, &department_id);
-        if (r == -ENOENT) {
-            api_reply_json(call, 200, json_pack("{s:[], s:n}", "items", "next"));
-            return;
-        }
-        if (r < 0) {
-            api_reply_errorf(call, 500, "internal", "cannot read departments");
-            return;
-        }
-    }
+    if (!api_list_department_scope(call, by, reader, department, &department_id))
+        return;
     if (state_s && (state = request_state_from_string(state_s)) < 0) {
         api_reply_errorf(call, 400, "bad_request",
                          "state '%s' is not known; use submitted, approved, rejected, withdrawn, "

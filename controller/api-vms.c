@@ -29,25 +29,8 @@ void api_vms_list(struct api_call *call, const struct api_route_args *args)
     const char *after_s = api_call_query(call, "after");
     int64_t department_id = 0, request_id = 0, limit = VMS_PAGE_DEFAULT, after = 0;
     int state = -1;
-    if (by->role == ROLE_DEPARTMENT) {
-        if (department && !streq(department, by->department)) {
-            api_reply_errorf(call, 403, "forbidden",
-                             "this token belongs to department '%s' and cannot list '%s'",
-                             by->department, department);
-            return;
-        }
-        department_id = by->department_id;
-    } else if (department) {
-        int r = quota_department_id(reader, department, &department_id);
-        if (r == -ENOENT) {
-            api_reply_json(call, 200, json_pack("{s:[], s:n}", "items", "next"));
-            return;
-        }
-        if (r < 0) {
-            api_reply_errorf(call, 500, "internal", "cannot read departments");
-            return;
-        }
-    }
+    if (!api_list_department_scope(call, by, reader, department, &department_id))
+        return;
     if (state_s && (state = vm_state_from_string(state_s)) < 0) {
         api_reply_errorf(call, 400, "bad_request",
                          "state '%s' is not known; use pending, provisioning, running, stopped, error, "
