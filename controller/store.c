@@ -248,13 +248,30 @@ struct store_conn *store_reader(struct store *s)
 struct store_conn *store_txn_conn(struct store_txn *txn) { return txn->conn; }
 struct audit_chain *store_txn_audit_chain(struct store_txn *txn) { return txn->chain; }
 
+/* One statement without results, prepared once and kept (SAVEPOINT and
+ * RELEASE run for every job: parsing them each time was 7 % of the VM
+ * loop's CPU).  ERR, if not NULL, gets SQLite's message on failure. */
+static int exec_cached(struct store_conn *c, const char *sql, char **ret_errmsg)
+{
+    sqlite3_stmt *st = store_stmt(c, sql);
+    if (!st) {
+        if (ret_errmsg && !*ret_errmsg)
+            *ret_errmsg = xstrdup(sqlite3_errmsg(c->db));
+        return -EIO;
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && ret_errmsg && !*ret_errmsg)
+        *ret_errmsg = xstrdup(sqlite3_errmsg(c->db));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 /* Run one group of jobs in one transaction: one fsync for all of them. */
 static void store_run_group(struct store *s, struct store_job *jobs)
 {
     struct store_txn txn = { .conn = s->writer, .chain = &s->chain };
-    sqlite3 *db = s->writer->db;
     char *err = NULL;
-    int commit_rc = exec_sql(db, "BEGIN IMMEDIATE;", &err);
+    int commit_rc = exec_cached(s->writer, "BEGIN IMMEDIATE", &err);
     int64_t group_start_id = s->chain.last_id;
     size_t n = 0;
 
@@ -265,23 +282,23 @@ static void store_run_group(struct store *s, struct store_job *jobs)
             continue;
         }
         struct audit_chain saved = s->chain;
-        exec_sql(db, "SAVEPOINT job;", NULL);
+        exec_cached(s->writer, "SAVEPOINT job", NULL);
         j->result = j->run(&txn, j->ctx);
         if (j->result < 0) {
-            exec_sql(db, "ROLLBACK TO job;", NULL);
+            exec_cached(s->writer, "ROLLBACK TO job", NULL);
             s->chain = saved;
         }
-        exec_sql(db, "RELEASE job;", NULL);
+        exec_cached(s->writer, "RELEASE job", NULL);
     }
     /* The chain head, once per commit rather than once per entry. */
     if (commit_rc == 0 && s->chain.last_id != group_start_id &&
         audit_chain_save_head(s->writer, &s->chain) < 0)
         commit_rc = -EIO;
     if (commit_rc == 0)
-        commit_rc = exec_sql(db, "COMMIT;", &err);
+        commit_rc = exec_cached(s->writer, "COMMIT", &err);
     if (commit_rc < 0) {
         log_err(LOG_DOMAIN, "transaction failed, %zu changes refused: %s", n, err ? err : "?");
-        exec_sql(db, "ROLLBACK;", NULL);
+        exec_sql(s->writer->db, "ROLLBACK;", NULL);
         audit_chain_load(s->writer, &s->chain);
     }
     free(err);
