@@ -8,7 +8,8 @@ agents_libagent_la_SOURCES = \
 	agents/report.c agents/report.h \
 	agents/snapshot.c agents/snapshot.h \
 	agents/spool.c agents/spool.h \
-	agents/steps.c agents/steps.h
+	agents/steps.c agents/steps.h \
+	agents/tasks.c agents/tasks.h
 agents_libagent_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
 agents_libagent_la_CFLAGS = $(AM_CFLAGS) $(LIBNL_CFLAGS) $(LIBNL_ROUTE_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
 agents_libagent_la_LIBADD = lib/libyunguan.la $(LIBNL_LIBS) $(LIBNL_ROUTE_LIBS) $(CURL_LIBS) $(JANSSON_LIBS)

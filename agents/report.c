@@ -39,7 +39,7 @@ const char *report_outcome_to_string(enum report_outcome o)
     return o < REPORT_OUTCOME_MAX ? names[o] : NULL;
 }
 
-static enum report_outcome classify(const struct yg_error *e)
+enum report_outcome report_classify(const struct yg_error *e)
 {
     int st = e ? e->http_status : 0;
     if (st == 401 || st == 403)
@@ -68,7 +68,7 @@ enum report_outcome report_enroll(struct http_client *c, const char *host, const
     int r = http_client_send_json(c, &req, &answer, NULL, ret_error);
     explicit_bzero(auth, strlen(auth));
     if (r < 0)
-        return classify(*ret_error);
+        return report_classify(*ret_error);
     const char *token = json_string_value(json_object_get(answer, "token"));
     if (!token || !*token || strlen(token) > TOKEN_MAX_BYTES || strpbrk(token, " \t\r\n")) {
         json_decref(answer);
@@ -87,7 +87,7 @@ enum report_outcome report_fetch_desired(struct http_client *c, struct desired_s
     struct http_request req = { .method = "GET", .path = "/api/v1/agents/self/segments" };
     json_t *answer = NULL;
     if (http_client_send_json(c, &req, &answer, NULL, ret_error) < 0)
-        return classify(*ret_error);
+        return report_classify(*ret_error);
     _cleanup_free_ char *err = NULL;
     if (desired_state_from_json(answer, ret, &err) < 0) {
         json_decref(answer);
@@ -112,7 +112,7 @@ enum report_outcome report_post(struct http_client *c, const char *body, size_t 
     };
     json_t *answer = NULL;
     if (http_client_send_json(c, &req, &answer, NULL, ret_error) < 0)
-        return classify(*ret_error);
+        return report_classify(*ret_error);
     json_t *applied = json_object_get(answer, "applied");
     json_t *last = json_object_get(answer, "last_seq");
     struct report_answer a = {

@@ -30,6 +30,8 @@ enum report_outcome {
     REPORT_OUTCOME_MAX,
 };
 const char *report_outcome_to_string(enum report_outcome o);
+/* The outcome of a failed call from its error (http_status 0: transport). */
+enum report_outcome report_classify(const struct yg_error *e);
 
 /* POST /api/v1/agents/enroll with the enrollment secret.  REPORT_OK and
  * *ret_token; otherwise *ret_error. */

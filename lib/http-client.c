@@ -15,6 +15,8 @@ struct http_client {
     char *base_url;
     char *auth_header;              /* "Authorization: Bearer …" or NULL */
     long connect_ms, total_ms;
+    int (*cancel)(void *userdata);  /* non-zero: abort the transfer */
+    void *cancel_userdata;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -215,6 +217,22 @@ static struct yg_error *transport_error(struct http_client *c, CURLcode code,
                         c->base_url, why);
 }
 
+/* Called by libcurl about once a second and on every chunk: a non-zero
+ * return aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct http_client *c = userdata;
+    (void) dltotal; (void) dlnow; (void) ultotal; (void) ulnow;
+    return c->cancel(c->cancel_userdata) ? 1 : 0;
+}
+
+void http_client_set_cancel(struct http_client *c, int (*cancel)(void *userdata), void *userdata)
+{
+    c->cancel = cancel;
+    c->cancel_userdata = userdata;
+}
+
 int http_client_send(struct http_client *c, const struct http_request *req,
                      struct http_response **ret_response, struct yg_error **ret_error)
 {
@@ -267,6 +285,11 @@ int http_client_send(struct http_client *c, const struct http_request *req,
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) HTTP_CLIENT_MAX_RESPONSE_BYTES);
+    if (c->cancel) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, c);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
 
     const char *method = req->method ? req->method : "GET";
     if (req->body || streq(method, "POST") || streq(method, "PUT")) {

@@ -58,6 +58,11 @@ const char *http_client_base_url(const struct http_client *c);
 /* Sent as "Authorization: Bearer TOKEN" with every request; NULL for none. */
 void http_client_set_token(struct http_client *c, const char *token);
 void http_client_set_timeouts(struct http_client *c, long connect_ms, long total_ms);
+/* CANCEL is polled during each transfer (about once a second, and as data
+ * moves); when it returns non-zero the transfer ends at once with a
+ * transport error.  For a thread that long-polls and must stop promptly.
+ * NULL: none. */
+void http_client_set_cancel(struct http_client *c, int (*cancel)(void *userdata), void *userdata);
 
 /* Perform one request.  0 and *ret_response for any HTTP status; on a
  * transport failure a negative errno-style value and *ret_error (with

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <netlink/cache.h>
@@ -35,6 +37,7 @@
 
 #include "desired.h"
 #include "steps.h"
+#include "tasks.h"
 #include "util.h"
 
 static struct nl_sock *sock;
@@ -282,10 +285,11 @@ static bool local_routes_complete(const char *d)
     for (const char *line = d; (line = strstr(line, "addr if"));) {
         const char *end = strchr(line, '\n');
         const char *sp = strchr(line + 5, ' ');
-        const char *slash = sp ? strchr(sp, '/') : NULL;
-        if (!end || !sp || !slash || slash > end)
+        if (!end || !sp || sp > end)
             break;
-        char *addr = xstrndup(sp + 1, (size_t) (slash - sp - 1));
+        /* "ADDR/LEN flags" or, for a /128, "ADDR flags". */
+        size_t n = strcspn(sp + 1, "/ \n");
+        char *addr = xstrndup(sp + 1, n);
         if (strchr(addr, ':')) {
             char *want = xasprintf("table 255 %s metric 0", addr);
             bool ok = strstr(d, want) != NULL;
@@ -304,11 +308,13 @@ static bool local_routes_complete(const char *d)
 static char *state_dump(void)
 {
     char *d = state_dump_once();
-    for (int i = 0; i < 100 && !local_routes_complete(d); i++) {
+    for (int i = 0; i < 250 && !local_routes_complete(d); i++) {
         usleep(20 * 1000);
         free(d);
         d = state_dump_once();
     }
+    if (!local_routes_complete(d))
+        fprintf(stderr, "test-steps: an IPv6 address still has no local route:\n%s", d);
     return d;
 }
 
@@ -798,6 +804,305 @@ static void test_names_round_trip(void **state)
     assert_int_equal(step_status_from_string("done"), -1);
 }
 
+/* ---- tasks ---- */
+
+static char state_dir[64];
+
+static void make_state_dir(void)
+{
+    snprintf(state_dir, sizeof state_dir, "/tmp/test-steps-XXXXXX");
+    assert_non_null(mkdtemp(state_dir));
+}
+
+static size_t count_files(const char *suffix)
+{
+    DIR *d = opendir(state_dir);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name), ls = strlen(suffix);
+        if (l > ls && streq(de->d_name + l - ls, suffix))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void remove_state_dir(void)
+{
+    DIR *d = opendir(state_dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        char *p = xasprintf("%s/%s", state_dir, de->d_name);
+        unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(state_dir);
+}
+
+#define SEGMENT_JSON "{\"name\": \"health-dmz\", \"interface\": \"yg0\", \"ipv4_prefix\": \"192.0.2.0/24\"," \
+    " \"ipv4_gateway\": \"192.0.2.1\", \"ipv6_prefix\": \"2001:db8:10::/64\", \"ipv6_gateway\": \"2001:db8:10::1\"," \
+    " \"plan\": {\"ipv4_address\": \"192.0.2.21\", \"ipv6_address\": \"2001:db8:10::21\"}}"
+
+/* Four steps; the third waits for a gateway that does not exist. */
+#define FAILING_TASK "{\"id\": 17, \"run\": 5, \"mode\": \"apply\", \"playbook\": \"enable-dual-stack\"," \
+    " \"segment\": " SEGMENT_JSON ", \"timeout_ms\": 60000, \"steps\": [" \
+    "{\"index\": 0, \"name\": \"forwarding\", \"action\": \"sysctl.set\", \"args\": {\"key\":" \
+    " \"net/ipv6/conf/yg0/forwarding\", \"value\": \"1\"}}," \
+    "{\"index\": 1, \"name\": \"address\", \"action\": \"address.add\", \"args\": {\"address\":" \
+    " \"2001:db8:10::21/64\", \"interface\": \"yg0\", \"nodad\": true}," \
+    " \"verify\": {\"check\": \"ipv6-global-address\", \"expect\": \"pass\", \"timeout_ms\": 5000}}," \
+    "{\"index\": 2, \"name\": \"gateway\", \"action\": \"wait.for\", \"args\": {\"condition\":" \
+    " \"neighbour-reachable\", \"address\": \"2001:db8:10::1\", \"interface\": \"yg0\", \"timeout_ms\": 1500}}," \
+    "{\"index\": 3, \"name\": \"default route\", \"action\": \"route.add\", \"args\": {\"dst\": \"::/0\"," \
+    " \"via\": \"2001:db8:10::1\", \"interface\": \"yg0\"}}]}"
+
+static struct task *parse_task(const char *text, int mode)
+{
+    json_error_t jerr;
+    json_t *js = json_loads(text, 0, &jerr);
+    if (!js)
+        fail_msg("bad test JSON: %s", jerr.text);
+    struct task *t = NULL;
+    char *err = NULL;
+    int r = task_from_json(js, mode, &t, NULL, &err);
+    json_decref(js);
+    if (r < 0)
+        fail_msg("task refused: %s", err);
+    return t;
+}
+
+static const char *step_status_at(json_t *result, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(result, "steps"), i), "status"));
+}
+
+static void test_task_rollback(void **state)
+{
+    (void) state;
+    make_state_dir();
+    char *before = state_dump();
+    struct task *t = parse_task(FAILING_TASK, -1);
+    struct task_run_options o = { .state_dir = state_dir };
+    json_t *res = task_run(sock, t, &o);
+    if (getenv("YG_TEST_VERBOSE"))
+        json_dumpf(res, stderr, JSON_INDENT(2));
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "failed");
+    assert_true(json_is_true(json_object_get(res, "rolled_back")));
+    assert_true(json_is_true(json_object_get(res, "rollback_ok")));
+    assert_string_equal(step_status_at(res, 0), "undone");
+    assert_string_equal(step_status_at(res, 1), "undone");
+    assert_string_equal(step_status_at(res, 2), "failed");
+    assert_string_equal(step_status_at(res, 3), "not-run");
+    assert_non_null(strstr(json_string_value(json_object_get(res, "message")), "step 2 'gateway' failed"));
+    /* The kernel is back where it was; the journal is gone, the result kept. */
+    expect_state(before);
+    assert_int_equal(count_files(".journal"), 0);
+    assert_int_equal(count_files(".result"), 1);
+    json_t *stored = NULL;
+    assert_int_equal(tasks_result_load(state_dir, 17, &stored), 0);
+    assert_true(json_equal(stored, res));
+    json_decref(stored);
+    int64_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(tasks_results_pending(state_dir, &ids, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 17);
+    free(ids);
+    assert_int_equal(tasks_result_remove(state_dir, 17), 0);
+    assert_int_equal(count_files(".result"), 0);
+    json_decref(res);
+    task_free(t);
+    free(before);
+    remove_state_dir();
+    assert_baseline();
+}
+
+static void test_task_check_mode(void **state)
+{
+    (void) state;
+    make_state_dir();
+    char *before = state_dump();
+    struct task *t = parse_task(FAILING_TASK, STEP_MODE_CHECK);
+    struct task_run_options o = { .state_dir = state_dir };
+    json_t *res = task_run(sock, t, &o);
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "succeeded");
+    assert_string_equal(step_status_at(res, 0), "would-change");
+    assert_string_equal(step_status_at(res, 1), "would-change");
+    assert_string_equal(step_status_at(res, 2), "skipped");
+    assert_string_equal(step_status_at(res, 3), "would-change");
+    json_t *s0 = json_array_get(json_object_get(res, "steps"), 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "before")), "0");
+    assert_string_equal(json_string_value(json_object_get(s0, "after")), "1");
+    char *after = state_dump();
+    assert_same_state(before, after);
+    assert_int_equal(count_files(".journal"), 0);
+    json_decref(res);
+    task_free(t);
+    free(before);
+    free(after);
+    remove_state_dir();
+}
+
+/* A whole apply that succeeds, again (all unchanged), then undone by a
+ * second task. */
+static void test_task_succeeds(void **state)
+{
+    (void) state;
+    const char *apply = "{\"id\": 18, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": ["
+        "{\"index\": 0, \"action\": \"address.add\", \"args\": {\"address\": \"2001:db8:10::21/64\","
+        " \"interface\": \"yg0\", \"nodad\": true}},"
+        "{\"index\": 1, \"action\": \"route.add\", \"args\": {\"dst\": \"::/0\", \"via\": \"2001:db8:10::1\","
+        " \"interface\": \"yg0\"}, \"when\": {\"check\": \"ipv6-default-route\", \"status\": \"fail\"}},"
+        "{\"index\": 2, \"action\": \"check.run\", \"args\": {\"check\": \"ipv6-global-address\","
+        " \"expect\": \"pass\", \"timeout_ms\": 2000}}]}";
+    const char *revert = "{\"id\": 19, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": ["
+        "{\"index\": 0, \"action\": \"route.remove\", \"args\": {\"dst\": \"::/0\"}},"
+        "{\"index\": 1, \"action\": \"address.remove\", \"args\": {\"address\": \"2001:db8:10::21/64\","
+        " \"interface\": \"yg0\"}}]}";
+    struct task_run_options o = { 0 };
+    struct task *t = parse_task(apply, -1);
+    json_t *res = task_run(sock, t, &o);
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "succeeded");
+    assert_string_equal(step_status_at(res, 0), "changed");
+    /* ipv6-default-route passes without any IPv4 default route: skipped. */
+    assert_string_equal(step_status_at(res, 1), "skipped");
+    assert_string_equal(step_status_at(res, 2), "unchanged");
+    json_decref(res);
+    res = task_run(sock, t, &o);
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "succeeded");
+    assert_string_equal(step_status_at(res, 0), "unchanged");
+    json_decref(res);
+    task_free(t);
+    t = parse_task(revert, -1);
+    res = task_run(sock, t, &o);
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "succeeded");
+    assert_string_equal(step_status_at(res, 0), "unchanged");
+    assert_string_equal(step_status_at(res, 1), "changed");
+    json_decref(res);
+    task_free(t);
+    assert_baseline();
+}
+
+/* Stop the process in the middle of an apply (after the second change,
+ * as a crash would), then recover as a restarted agent does. */
+static void crash_after_two(const struct task *t, json_t *result, void *userdata)
+{
+    (void) t;
+    (void) userdata;
+    if (streq(step_status_at(result, 1), "changed"))
+        _exit(0);
+}
+
+static void test_journal_recovery(void **state)
+{
+    (void) state;
+    make_state_dir();
+    char *before = state_dump();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct task *t = parse_task(FAILING_TASK, -1);
+        struct task_run_options o = { .state_dir = state_dir, .progress = crash_after_two };
+        task_run(sock, t, &o);
+        _exit(3);       /* not reached */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The child's changes are in the kernel, and in its journal. */
+    assert_true(has_line("2001:db8:10::21/64"));
+    assert_int_equal(count_files(".journal"), 1);
+    assert_int_equal(count_files(".result"), 0);
+    /* A torn line (a crash during a journal write) is ignored. */
+    char *jpath = xasprintf("%s/task-17.journal", state_dir);
+    FILE *f = fopen(jpath, "a");
+    assert_non_null(f);
+    fputs("{\"index\": 3, \"undo\": [{\"op\": \"sysc", f);
+    fclose(f);
+    free(jpath);
+
+    size_t n = 0;
+    assert_int_equal(tasks_recover(sock, state_dir, &n), 0);
+    assert_int_equal(n, 1);
+    expect_state(before);
+    assert_int_equal(count_files(".journal"), 0);
+    json_t *res = NULL;
+    assert_int_equal(tasks_result_load(state_dir, 17, &res), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(res, "message")),
+                        "agent restarted during the task; rolled back");
+    assert_true(json_is_true(json_object_get(res, "rolled_back")));
+    assert_true(json_is_true(json_object_get(res, "rollback_ok")));
+    assert_string_equal(step_status_at(res, 0), "undone");
+    assert_string_equal(step_status_at(res, 1), "undone");
+    assert_string_equal(step_status_at(res, 2), "not-run");
+    json_decref(res);
+    /* Nothing left to recover. */
+    assert_int_equal(tasks_recover(sock, state_dir, &n), 0);
+    assert_int_equal(n, 0);
+    free(before);
+    remove_state_dir();
+    assert_baseline();
+}
+
+static void test_task_wire(void **state)
+{
+    (void) state;
+    static const struct { const char *json, *fragment; } cases[] = {
+        { "[]", "task: must be an object" },
+        { "{\"id\": 0}", "task.id: must be an integer of 1 or more" },
+        { "{\"id\": 4, \"mode\": \"apply\", \"steps\": []}", "task.segment: missing" },
+        { "{\"id\": 4, \"mode\": \"force\", \"segment\": " SEGMENT_JSON "}", "task.mode" },
+        { "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": []}", "task.steps: missing or empty" },
+        { "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"exec\": \"/bin/sh\"}", "task.exec: unknown member" },
+        { "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"timeout_ms\": 0, \"steps\": []}", "task.timeout_ms" },
+        { "{\"id\": 4, \"mode\": \"apply\", \"segment\": {\"name\": \"x\", \"interface\": \"a/b\"},"
+          " \"steps\": []}", "task.segment.interface" },
+        { "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": [{\"index\": 1,"
+          " \"action\": \"check.run\", \"args\": {\"expect\": \"pass\"}}]}", "task.steps[0].index: is 1" },
+        { "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": [{\"index\": 0,"
+          " \"action\": \"sysctl.set\", \"args\": {\"key\": \"kernel/modprobe\", \"value\": \"/tmp/x\"}}]}",
+          "task.steps[0].args.key: 'kernel/modprobe' is outside" },
+    };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(cases); i++) {
+        json_t *js = json_loads(cases[i].json, 0, NULL);
+        assert_non_null(js);
+        struct task *t = NULL;
+        char *err = NULL;
+        int64_t id = 0;
+        assert_int_equal(task_from_json(js, -1, &t, &id, &err), -EINVAL);
+        json_decref(js);
+        if (!strstr(err, cases[i].fragment))
+            fail_msg("message '%s' does not contain '%s'", err, cases[i].fragment);
+        free(err);
+    }
+    /* More steps than a playbook may have. */
+    struct strbuf sb;
+    strbuf_init(&sb);
+    strbuf_puts(&sb, "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": [");
+    for (int i = 0; i <= PLAYBOOK_MAX_STEPS; i++)
+        strbuf_printf(&sb, "%s{\"index\": %d, \"action\": \"check.run\", \"args\": {\"expect\": \"pass\"}}",
+                      i ? "," : "", i);
+    strbuf_puts(&sb, "]}");
+    char *text = strbuf_steal(&sb);
+    json_t *js = json_loads(text, 0, NULL);
+    free(text);
+    struct task *t = NULL;
+    char *err = NULL;
+    assert_int_equal(task_from_json(js, -1, &t, NULL, &err), -EINVAL);
+    assert_non_null(strstr(err, "more than the limit of 64"));
+    free(err);
+    json_decref(js);
+}
+
 int main(void)
 {
     int r = make_namespace();
@@ -817,6 +1122,11 @@ int main(void)
         cmocka_unit_test(test_ipv6_off_restored),
         cmocka_unit_test(test_check_run_and_wait),
         cmocka_unit_test(test_impossible),
+        cmocka_unit_test(test_task_wire),
+        cmocka_unit_test(test_task_rollback),
+        cmocka_unit_test(test_task_check_mode),
+        cmocka_unit_test(test_task_succeeds),
+        cmocka_unit_test(test_journal_recovery),
     };
     if (wait_settled() != 0)
         return 1;
