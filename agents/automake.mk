@@ -5,6 +5,7 @@ agents_libagent_la_SOURCES = \
 	agents/checks.c agents/checks.h \
 	agents/desired.c agents/desired.h \
 	agents/netstate.c agents/netstate.h \
+	agents/probe.c agents/probe.h \
 	agents/report.c agents/report.h \
 	agents/snapshot.c agents/snapshot.h \
 	agents/spool.c agents/spool.h \

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include "desired.h"
 #include "log.h"
 #include "netstate.h"
+#include "probe.h"
 #include "report.h"
 #include "snapshot.h"
 #include "spool.h"
@@ -110,6 +112,28 @@ static void usage(FILE *f)
 }
 
 /* ---- evaluation ---- */
+
+/* Each heartbeat, one datagram to each segment gateway: the kernel then
+ * (re)resolves it, and the gateway-neighbour check reads a live answer
+ * (REACHABLE, or INCOMPLETE/FAILED when nobody answers) instead of
+ * whatever the neighbour table last remembered — a FAILED entry is
+ * forgotten by the kernel's garbage collection, and "no entry" says
+ * nothing.  The resulting neighbour events trigger the next evaluation. */
+static void probe_gateways(const struct agent *a)
+{
+    for (size_t i = 0; i < a->desired->n_segments; i++) {
+        const struct desired_segment *s = &a->desired->segments[i];
+        const struct ip_addr *gw[] = { &s->ipv6_gateway, &s->ipv4_gateway };
+        for (size_t k = 0; k < YG_ARRAY_SIZE(gw); k++) {
+            if (gw[k]->family != AF_INET6 && gw[k]->family != AF_INET)
+                continue;
+            int r = neighbour_probe_send(s->interface, (int) if_nametoindex(s->interface), gw[k]);
+            if (r < 0)
+                log_debug(LOG_DOMAIN, "segment '%s': cannot probe its gateway on %s: %s",
+                          s->name, s->interface, strerror(-r));
+        }
+    }
+}
 
 static int evaluate(struct agent *a, json_t **ret_segments)
 {
@@ -470,6 +494,8 @@ static void step(struct agent *a)
     if (!heartbeat && !debounced)
         return;
     a->debounce_at = 0;
+    if (heartbeat)
+        probe_gateways(a);
     json_t *segments = NULL;
     if (evaluate(a, &segments) < 0) {
         a->heartbeat_at = now + (uint64_t) a->desired->heartbeat_seconds * 1000;
