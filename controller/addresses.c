@@ -29,8 +29,23 @@ static int cmp_addr(const void *a, const void *b)
     return ip_addr_compare(a, b);
 }
 
-int addresses_next_free(const struct ip_prefix *prefix, uint64_t first, const struct ip_addr *used,
-                        size_t n_used, struct ip_addr *ret)
+/* The first index of SORTED (N entries) not below A. */
+static size_t lower_bound(const struct ip_addr *sorted, size_t n, const struct ip_addr *a)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ip_addr_compare(&sorted[mid], a) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* addresses_next_free() on a USED that is sorted already. */
+static int next_free_sorted(const struct ip_prefix *prefix, uint64_t first, const struct ip_addr *sorted,
+                            size_t n_used, struct ip_addr *ret)
 {
     unsigned bits = ip_family_bits(prefix->addr.family);
     if (!bits || prefix->len > bits)
@@ -39,23 +54,30 @@ int addresses_next_free(const struct ip_prefix *prefix, uint64_t first, const st
     uint64_t size = host_bits >= 64 ? UINT64_MAX : (uint64_t) 1 << host_bits;
     /* IPv4 below /31: the broadcast address is not a host's. */
     uint64_t last = prefix->addr.family == AF_INET && prefix->len < 31 ? size - 2 : size - 1;
-    struct ip_addr *sorted = xcalloc(n_used ? n_used : 1, sizeof *sorted);
-    memcpy(sorted, used, n_used * sizeof *sorted);
-    qsort(sorted, n_used, sizeof *sorted, cmp_addr);
-    int r = -ENOSPC;
     size_t k = 0;
     for (uint64_t off = first; off <= last; off++) {
         struct ip_addr cand;
         if (!addr_add(&prefix->addr, off, &cand))
             break;
+        if (off == first)
+            k = lower_bound(sorted, n_used, &cand);
         while (k < n_used && ip_addr_compare(&sorted[k], &cand) < 0)
             k++;
         if (k < n_used && ip_addr_equal(&sorted[k], &cand))
             continue;
         *ret = cand;
-        r = 0;
-        break;
+        return 0;
     }
+    return -ENOSPC;
+}
+
+int addresses_next_free(const struct ip_prefix *prefix, uint64_t first, const struct ip_addr *used,
+                        size_t n_used, struct ip_addr *ret)
+{
+    struct ip_addr *sorted = xcalloc(n_used ? n_used : 1, sizeof *sorted);
+    memcpy(sorted, used, n_used * sizeof *sorted);
+    qsort(sorted, n_used, sizeof *sorted, cmp_addr);
+    int r = next_free_sorted(prefix, first, sorted, n_used, ret);
     free(sorted);
     return r;
 }
@@ -67,7 +89,8 @@ static void collect(sqlite3_stmt *st, int family, struct ip_addr **used, size_t 
         if (sqlite3_column_type(st, 0) == SQLITE_NULL ||
             ip_addr_parse_family(store_column_text(st, 0), family, &a, NULL) < 0)
             continue;
-        *used = xrealloc(*used, (*n + 1) * sizeof **used);
+        if ((*n & (*n - 1)) == 0 || *n < 16)          /* capacity: powers of two, 16 first */
+            *used = xrealloc(*used, (*n < 16 ? 16 : 2 * *n) * sizeof **used);
         (*used)[(*n)++] = a;
     }
     sqlite3_reset(st);
@@ -104,14 +127,6 @@ static int used_of(struct store_conn *conn, int64_t segment_id, int family, cons
     *ret = used;
     *ret_n = n;
     return 0;
-}
-
-static bool in_used(const struct ip_addr *a, const struct ip_addr *used, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ip_addr_equal(a, &used[i]))
-            return true;
-    return false;
 }
 
 struct addresses_pool {
@@ -156,14 +171,27 @@ int addresses_pool_load(struct store_conn *conn, int64_t segment_id, struct addr
         addresses_pool_free(pool);
         return -EIO;
     }
+    /* Kept sorted from here on: each take is a search, not a sort. */
+    qsort(pool->used4, pool->n4, sizeof *pool->used4, cmp_addr);
+    qsort(pool->used6, pool->n6, sizeof *pool->used6, cmp_addr);
     *ret = pool;
     return 0;
 }
 
+/* Insert A into the sorted USED. */
 static void pool_add(struct ip_addr **used, size_t *n, const struct ip_addr *a)
 {
+    size_t at = lower_bound(*used, *n, a);
     *used = xrealloc(*used, (*n + 1) * sizeof **used);
-    (*used)[(*n)++] = *a;
+    memmove(&(*used)[at + 1], &(*used)[at], (*n - at) * sizeof **used);
+    (*used)[at] = *a;
+    (*n)++;
+}
+
+static bool in_sorted(const struct ip_addr *a, const struct ip_addr *sorted, size_t n)
+{
+    size_t at = lower_bound(sorted, n, a);
+    return at < n && ip_addr_equal(&sorted[at], a);
 }
 
 int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_v6,
@@ -173,7 +201,7 @@ int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_
     ret_v4[0] = ret_v6[0] = '\0';
     struct ip_addr a4, a6;
     char buf[IP_PREFIX_STRLEN];
-    if (pool->has_v4 && addresses_next_free(&pool->p4, 1, pool->used4, pool->n4, &a4) < 0) {
+    if (pool->has_v4 && next_free_sorted(&pool->p4, 1, pool->used4, pool->n4, &a4) < 0) {
         *ret_error = xasprintf("segment '%s' has no free IPv4 address left in %s", pool->name,
                                ip_prefix_format(&pool->p4, buf));
         return -ENOSPC;
@@ -182,9 +210,9 @@ int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_
         uint8_t m[6];
         int r = -ENOSPC;
         if (pool->p6.len == 64 && mac && ip_mac_parse(mac, m) == 0 &&
-            ip_eui64_address(&pool->p6, m, &a6) == 0 && !in_used(&a6, pool->used6, pool->n6))
+            ip_eui64_address(&pool->p6, m, &a6) == 0 && !in_sorted(&a6, pool->used6, pool->n6))
             r = 0;
-        if (r < 0 && addresses_next_free(&pool->p6, 0x10, pool->used6, pool->n6, &a6) < 0) {
+        if (r < 0 && next_free_sorted(&pool->p6, 0x10, pool->used6, pool->n6, &a6) < 0) {
             *ret_error = xasprintf("segment '%s' has no free IPv6 address left in %s", pool->name,
                                    ip_prefix_format(&pool->p6, buf));
             return -ENOSPC;
