@@ -175,9 +175,15 @@ static const char *actor_role(const struct principal *by)
            ? "system" : role_to_string(by->role);
 }
 
+/* A statement without results (SQL: a literal; it stays prepared). */
 static int exec_simple(struct store_conn *conn, const char *sql)
 {
-    return sqlite3_exec(store_conn_db(conn), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    sqlite3_stmt *st = store_stmt(conn, sql);
+    if (!st)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 /* The request's state follows its VMs: provisioning → active when every VM
