@@ -376,20 +376,21 @@ struct yg_error *yamldoc_error(struct yamldoc *d)
         return NULL;
 
     size_t max = d->opts->max_problems;
+    const char *code = d->opts->error_code ? d->opts->error_code : "invalid_request";
     qsort(d->problems, d->n_problems, sizeof d->problems[0], problem_cmp);
     if (d->n_dropped && d->filename)
-        e = yg_error_new(422, "invalid_request",
+        e = yg_error_new(422, code,
                          "%s '%s' is not valid: more than %zu problems; the first %zu are listed",
                          noun, d->filename, max, max);
     else if (d->n_dropped)
-        e = yg_error_new(422, "invalid_request",
+        e = yg_error_new(422, code,
                          "%s is not valid: more than %zu problems; the first %zu are listed",
                          noun, max, max);
     else if (d->filename)
-        e = yg_error_new(422, "invalid_request", "%s '%s' is not valid: %zu problem%s",
+        e = yg_error_new(422, code, "%s '%s' is not valid: %zu problem%s",
                          noun, d->filename, d->n_problems, d->n_problems == 1 ? "" : "s");
     else
-        e = yg_error_new(422, "invalid_request", "%s is not valid: %zu problem%s",
+        e = yg_error_new(422, code, "%s is not valid: %zu problem%s",
                          noun, d->n_problems, d->n_problems == 1 ? "" : "s");
     for (size_t i = 0; i < d->n_problems; i++) {
         const struct problem *p = &d->problems[i];

@@ -48,6 +48,7 @@ struct yamldoc_options {
     size_t max_nodes;           /* keys, values and collections */
     size_t max_depth;           /* nesting of collections */
     size_t max_problems;        /* problems kept; more are counted */
+    const char *error_code;     /* the 422 error's code; NULL: "invalid_request" */
 };
 
 enum yamldoc_kind { YAMLDOC_SCALAR, YAMLDOC_SEQUENCE, YAMLDOC_MAPPING };
@@ -111,8 +112,8 @@ size_t yamldoc_n_problems(const struct yamldoc *d);
 
 /* The error object for a failed document: 413 "too_large" (no details)
  * when the text was over the limit, 500 "internal" when memory ran out, or
- * 422 "invalid_request" with every kept problem as a detail, sorted by
- * position.  NULL when nothing failed.  The problems are consumed. */
+ * 422 "invalid_request" (or opts->error_code) with every kept problem as a
+ * detail, sorted by position.  NULL when nothing failed.  The problems are consumed. */
 struct yg_error *yamldoc_error(struct yamldoc *d);
 
 /* Record a problem at a position / at a node.  PATH may be NULL. */
