@@ -9,7 +9,7 @@ lib_libyunguan_la_SOURCES = \
 	lib/yamldoc.c lib/yamldoc.h \
 	lib/request.c lib/request.h lib/request-priv.h \
 	lib/segments.c lib/segments.h \
-	lib/playbook-actions.c lib/playbook.h
+	lib/playbook-actions.c lib/playbook.c lib/playbook.h
 lib_libyunguan_la_SOURCES += lib/ip.c lib/ip.h
 lib_libyunguan_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 lib_libyunguan_la_LIBADD = $(YAML_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)

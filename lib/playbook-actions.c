@@ -75,3 +75,54 @@ bool playbook_sysctl_key_allowed(const char *key)
             return false;
     return true;
 }
+
+const char *const playbook_check_names[PLAYBOOK_N_CHECKS] = {
+    "ipv6-enabled", "link-local", "ipv6-global-address", "ipv4-address",
+    "ipv6-default-route", "gateway-neighbour", "accept-ra", "ipv4-only-listeners",
+};
+
+static const struct {
+    const char *reason, *check;
+} reason_checks[] = {
+    { "OK", "" },
+    { "IPV6_DISABLED", "ipv6-enabled" },
+    { "MTU_TOO_SMALL", "ipv6-enabled" },
+    { "INTERFACE_MISSING", "ipv6-enabled" },
+    { "INTERFACE_DOWN", "ipv6-enabled" },
+    { "NO_LINK_LOCAL", "link-local" },
+    { "DAD_FAILED", "link-local" },
+    { "NO_GLOBAL_IPV6", "ipv6-global-address" },
+    { "IPV6_TENTATIVE", "ipv6-global-address" },
+    { "IPV6_DEPRECATED", "ipv6-global-address" },
+    { "IPV6_DAD_FAILED", "ipv6-global-address" },
+    { "IPV6_OUTSIDE_PREFIX", "ipv6-global-address" },
+    { "NO_IPV4_IN_PREFIX", "ipv4-address" },
+    { "NO_IPV6_DEFAULT_ROUTE", "ipv6-default-route" },
+    { "GATEWAY_NEIGH_FAILED", "gateway-neighbour" },
+    { "GATEWAY_NEIGH_INCOMPLETE", "gateway-neighbour" },
+    { "GATEWAY_NOT_ROUTER", "gateway-neighbour" },
+    { "RA_IGNORED_FORWARDING", "accept-ra" },
+    { "RA_DISABLED", "accept-ra" },
+    { "IPV4_ONLY_LISTENER", "ipv4-only-listeners" },
+};
+
+bool playbook_check_known(const char *name)
+{
+    for (size_t i = 0; name && i < PLAYBOOK_N_CHECKS; i++)
+        if (streq(playbook_check_names[i], name))
+            return true;
+    return false;
+}
+
+const char *playbook_reason_check(const char *reason)
+{
+    for (size_t i = 0; reason && i < YG_ARRAY_SIZE(reason_checks); i++)
+        if (streq(reason_checks[i].reason, reason))
+            return reason_checks[i].check;
+    return NULL;
+}
+
+const char *playbook_reason_at(size_t i)
+{
+    return i < YG_ARRAY_SIZE(reason_checks) ? reason_checks[i].reason : NULL;
+}

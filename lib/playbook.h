@@ -18,6 +18,8 @@
 #define PLAYBOOK_MAX_BYTES (64 * 1024)
 #define PLAYBOOK_MAX_STEPS 64
 #define PLAYBOOK_MAX_WAIT_MS 120000     /* wait.for / check.run / verify bound */
+#define PLAYBOOK_MAX_PARAMS 32
+#define PLAYBOOK_MAX_ERRORS 20          /* details kept in one error */
 
 enum playbook_action {
     PLAYBOOK_SYSCTL_SET,
@@ -42,6 +44,19 @@ int playbook_action_from_string(const char *s);
  * (literal keys), the renderer (templated keys, after substitution) and
  * the agent (before it opens /proc/sys/KEY). */
 bool playbook_sysctl_key_allowed(const char *key);
+
+/* The check names and reason codes a playbook may name in `when`, `verify`
+ * and check.run (doc/AGENT.md, "Checks and reason codes").  The agent's
+ * agents/checks.c is the authority; tests/unit/test-playbook.c keeps the
+ * two lists equal. */
+#define PLAYBOOK_N_CHECKS 8
+extern const char *const playbook_check_names[PLAYBOOK_N_CHECKS];
+bool playbook_check_known(const char *name);
+/* The check REASON belongs to; "" for OK (every check has it); NULL when
+ * REASON is no reason code. */
+const char *playbook_reason_check(const char *reason);
+/* The I-th reason code, for listing and hints; NULL past the last. */
+const char *playbook_reason_at(size_t i);
 
 struct playbook;
 
