@@ -238,3 +238,86 @@ EXTRA_DIST += \
 	tests/golden/segments/wrong-family.yaml \
 	tests/golden/segments/wrong-kind-and-empty.err \
 	tests/golden/segments/wrong-kind-and-empty.yaml
+
+# The playbook loader and renderer (lib/playbook.c); every shipped playbook
+# (playbooks/) must load and give tests/golden/playbooks/shipped/NAME.json.
+# Regenerate with
+#   YG_REGENERATE=1 top_srcdir=$(srcdir) tests/golden/golden-playbooks
+check_PROGRAMS += tests/golden/golden-playbooks
+TESTS += tests/golden/golden-playbooks
+tests_golden_golden_playbooks_SOURCES = tests/golden/golden-playbooks.c \
+	tests/golden/golden.c tests/golden/golden.h
+tests_golden_golden_playbooks_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
+tests_golden_golden_playbooks_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
+# The playbook cases and the shipped playbooks' expected JSON.
+EXTRA_DIST += \
+	tests/golden/playbooks/anchor-alias.err \
+	tests/golden/playbooks/anchor-alias.yaml \
+	tests/golden/playbooks/bad-arg-type.err \
+	tests/golden/playbooks/bad-arg-type.yaml \
+	tests/golden/playbooks/bad-metadata-name.err \
+	tests/golden/playbooks/bad-metadata-name.yaml \
+	tests/golden/playbooks/check-run-rules.err \
+	tests/golden/playbooks/check-run-rules.yaml \
+	tests/golden/playbooks/duplicate-key.err \
+	tests/golden/playbooks/duplicate-key.yaml \
+	tests/golden/playbooks/empty-document.err \
+	tests/golden/playbooks/empty-document.yaml \
+	tests/golden/playbooks/empty-steps.err \
+	tests/golden/playbooks/empty-steps.yaml \
+	tests/golden/playbooks/invalid-utf8.err \
+	tests/golden/playbooks/invalid-utf8.yaml \
+	tests/golden/playbooks/missing-required-arg.err \
+	tests/golden/playbooks/missing-required-arg.yaml \
+	tests/golden/playbooks/missing-top-level.err \
+	tests/golden/playbooks/missing-top-level.yaml \
+	tests/golden/playbooks/param-bad-default.err \
+	tests/golden/playbooks/param-bad-default.yaml \
+	tests/golden/playbooks/param-unknown-type.err \
+	tests/golden/playbooks/param-unknown-type.yaml \
+	tests/golden/playbooks/route-family.err \
+	tests/golden/playbooks/route-family.yaml \
+	tests/golden/playbooks/sysctl-key-dotdot.err \
+	tests/golden/playbooks/sysctl-key-dotdot.yaml \
+	tests/golden/playbooks/sysctl-key-kernel.err \
+	tests/golden/playbooks/sysctl-key-kernel.yaml \
+	tests/golden/playbooks/sysctl-key-net-core.err \
+	tests/golden/playbooks/sysctl-key-net-core.yaml \
+	tests/golden/playbooks/sysctl-key-templated.err \
+	tests/golden/playbooks/sysctl-key-templated.yaml \
+	tests/golden/playbooks/template-malformed.err \
+	tests/golden/playbooks/template-malformed.yaml \
+	tests/golden/playbooks/template-outside-args.err \
+	tests/golden/playbooks/template-outside-args.yaml \
+	tests/golden/playbooks/template-unknown-variable.err \
+	tests/golden/playbooks/template-unknown-variable.yaml \
+	tests/golden/playbooks/template-unquoted.err \
+	tests/golden/playbooks/template-unquoted.yaml \
+	tests/golden/playbooks/too-many-steps.err \
+	tests/golden/playbooks/too-many-steps.yaml \
+	tests/golden/playbooks/unknown-action.err \
+	tests/golden/playbooks/unknown-action.yaml \
+	tests/golden/playbooks/unknown-arg.err \
+	tests/golden/playbooks/unknown-arg.yaml \
+	tests/golden/playbooks/valid-doc-example.json \
+	tests/golden/playbooks/valid-doc-example.yaml \
+	tests/golden/playbooks/valid-every-action.json \
+	tests/golden/playbooks/valid-every-action.yaml \
+	tests/golden/playbooks/valid-json.input.json \
+	tests/golden/playbooks/valid-json.json \
+	tests/golden/playbooks/valid-param-when.json \
+	tests/golden/playbooks/valid-param-when.yaml \
+	tests/golden/playbooks/valid-required-param.json \
+	tests/golden/playbooks/valid-required-param.yaml \
+	tests/golden/playbooks/verify-bad.err \
+	tests/golden/playbooks/verify-bad.yaml \
+	tests/golden/playbooks/when-both.err \
+	tests/golden/playbooks/when-both.yaml \
+	tests/golden/playbooks/when-param.err \
+	tests/golden/playbooks/when-param.yaml \
+	tests/golden/playbooks/wrong-api-version-and-kind.err \
+	tests/golden/playbooks/wrong-api-version-and-kind.yaml \
+	tests/golden/playbooks/shipped/accept-ra-with-forwarding.json \
+	tests/golden/playbooks/shipped/disable-ipv6.json \
+	tests/golden/playbooks/shipped/enable-dual-stack.json \
+	tests/golden/playbooks/shipped/fix-default-route.json

@@ -174,8 +174,9 @@ static int select_yaml(const struct dirent *d)
     return has_suffix(d->d_name, ".yaml");
 }
 
-/* Every shipped sample must be valid. */
-static bool check_sample(const struct golden_suite *suite, const char *path, const char *file)
+/* Every shipped sample must be valid (and give EXPECTED_DIR/NAME.json). */
+static bool check_sample(const struct golden_suite *suite, const char *path, const char *file,
+                         const char *expected_dir)
 {
     bool valid;
     _cleanup_free_ char *got = run_file(suite, path, file, &valid);
@@ -184,18 +185,45 @@ static bool check_sample(const struct golden_suite *suite, const char *path, con
         print_diff("", got);
         return false;
     }
+    if (expected_dir) {
+        _cleanup_free_ char *stem = xstrndup(file, strlen(file) - strlen(".yaml"));
+        _cleanup_free_ char *exp_path = xasprintf("%s/%s.json", expected_dir, stem);
+        _cleanup_free_ char *expected = NULL;
+        size_t len;
+        if (regenerate) {
+            int r = write_file(exp_path, got);
+            if (r < 0) {
+                printf("FAIL sample %s\n  cannot write %s: %s\n", file, exp_path, strerror(-r));
+                return false;
+            }
+            printf("ok sample %s (regenerated %s.json)\n", file, stem);
+            return true;
+        }
+        int r = read_file_limited(exp_path, INPUT_MAX, &expected, &len);
+        if (r < 0) {
+            printf("FAIL sample %s\n  cannot read %s: %s (YG_REGENERATE=1 writes it)\n", file,
+                   exp_path, strerror(-r));
+            return false;
+        }
+        if (!streq(expected, got)) {
+            printf("FAIL sample %s\n  output differs from %s.json (- expected, + got):\n", file,
+                   stem);
+            print_diff(expected, got);
+            return false;
+        }
+    }
     printf("ok sample %s\n", file);
     return true;
 }
 
 /* The samples: one file, or every *.yaml of a directory.  Adds to the counts. */
 static void check_samples(const struct golden_suite *suite, const char *samples,
-                          int *passed, int *failed)
+                          const char *expected_dir, int *passed, int *failed)
 {
     struct stat st;
     if (stat(samples, &st) == 0 && !S_ISDIR(st.st_mode)) {
         const char *slash = strrchr(samples, '/');
-        if (check_sample(suite, samples, slash ? slash + 1 : samples))
+        if (check_sample(suite, samples, slash ? slash + 1 : samples, expected_dir))
             (*passed)++;
         else
             (*failed)++;
@@ -210,7 +238,7 @@ static void check_samples(const struct golden_suite *suite, const char *samples,
     }
     for (int i = 0; i < n; i++) {
         _cleanup_free_ char *path = xasprintf("%s/%s", samples, list[i]->d_name);
-        if (check_sample(suite, path, list[i]->d_name))
+        if (check_sample(suite, path, list[i]->d_name, expected_dir))
             (*passed)++;
         else
             (*failed)++;
@@ -250,7 +278,9 @@ int golden_main(const struct golden_suite *suite, int argc, char **argv)
     }
     free(list);
 
-    check_samples(suite, samples, &passed, &failed);
+    _cleanup_free_ char *expected_dir = suite->samples_expected
+        ? xasprintf("%s/%s", top ? top : ".", suite->samples_expected) : NULL;
+    check_samples(suite, samples, expected_dir, &passed, &failed);
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -8,7 +8,8 @@
  *              JSON_INDENT(2) | JSON_PRESERVE_ORDER, then a newline;
  *   NAME.err   it is not: yg_error_format(err, "NAME.yaml"), then a newline.
  * Then every shipped sample (a *.yaml file, or every *.yaml of a directory)
- * must be valid.
+ * must be valid; with samples_expected, its output must also equal
+ * SAMPLES-EXPECTED/NAME.json (regenerated like the cases).
  *
  * Prints "ok NAME" or "FAIL NAME" plus a diff per case and a summary line;
  * exits 1 when anything failed.  YG_REGENERATE=1 rewrites the expected files
@@ -32,6 +33,7 @@ struct golden_suite {
     const char *what;           /* "request": "expected the request to be valid" */
     const char *case_dir;       /* relative to $top_srcdir: "tests/golden/requests" */
     const char *samples;        /* a directory or a file, relative to $top_srcdir */
+    const char *samples_expected;   /* optional directory, relative to $top_srcdir */
     golden_run_fn run;
 };
 

@@ -78,3 +78,15 @@ tests_unit_test_steps_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
 tests_unit_test_steps_CFLAGS = $(agents_libagent_la_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_steps_LDADD = agents/libagent.la $(CMOCKA_LIBS)
 endif
+
+# lib/playbook.c: rendering the shipped playbooks, parameters, derived
+# variables, type checks after substitution; the check names and reason
+# codes against the agent's (agents/checks.c).  Loader messages: tests/golden.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-playbook
+TESTS += tests/unit/test-playbook
+tests_unit_test_playbook_SOURCES = tests/unit/test-playbook.c
+tests_unit_test_playbook_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
+tests_unit_test_playbook_CFLAGS = $(agents_libagent_la_CFLAGS) $(CMOCKA_CFLAGS) $(YAML_CFLAGS)
+tests_unit_test_playbook_LDADD = agents/libagent.la $(CMOCKA_LIBS) $(JANSSON_LIBS)
+endif
