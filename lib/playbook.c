@@ -36,6 +36,7 @@
 #define STRING_MAX_CHARS 255
 #define SYSCTL_VALUE_MAX 64
 #define STEP_NAME_MAX_CHARS 100
+#define STEP_NAME_MAX_BYTES 128     /* the agent's STEPS_MAX_NAME */
 #define DESCRIPTION_MAX_CHARS 500
 
 static const struct yamldoc_options playbook_doc_options = {
@@ -415,6 +416,10 @@ static bool value_check(const struct value_kind *k, const char *text, json_t **r
     case VT_IPV4_PREFIX:
     case VT_IPV6_PREFIX:
     case VT_PREFIX:
+        if (streq(text, "default")) {
+            *ret_why = xstrdup("write the default route as ::/0 or 0.0.0.0/0");
+            return false;
+        }
         if (ip_prefix_parse(text, &p, &err) < 0) {
             *ret_why = steal_pointer(&err);
             return false;
@@ -721,7 +726,7 @@ enum { WHEN_CHECK, WHEN_STATUS, WHEN_REASON, WHEN_PARAM, WHEN_EQUALS };
 
 /* Free text (a description, a step name): 1 to MAX characters, one line. */
 static bool get_text(struct yamldoc *d, const struct yamldoc_node *n, const char *path,
-                     size_t max, const char *what, char **ret)
+                     size_t max, size_t max_bytes, const char *what, char **ret)
 {
     _cleanup_free_ char *s = NULL;
     if (!yamldoc_get_string(d, n, path, &s))
@@ -730,6 +735,12 @@ static bool get_text(struct yamldoc *d, const struct yamldoc_node *n, const char
     if (chars > max) {
         yamldoc_problem(d, n, path, "%s is %zu characters long; at most %zu are allowed", what,
                         chars, max);
+        return false;
+    }
+    if (strlen(s) > max_bytes) {
+        yamldoc_problem(d, n, path, "%s is %zu bytes long in UTF-8; at most %zu are allowed "
+                        "(about %zu Chinese characters)", what, strlen(s), max_bytes,
+                        max_bytes / 3);
         return false;
     }
     if (has_control(s)) {
@@ -1002,12 +1013,49 @@ static void cross_check_route(struct reporter *r, const struct field_table *t, j
     }
 }
 
+/* What the agent refuses too (agents/steps.c), said here with a position. */
+static void cross_check_address(struct reporter *r, enum playbook_action action,
+                                const struct field_table *t, json_t *const *vals,
+                                const int *lines, const int *columns, const char *path)
+{
+    const char *text = jstr(vals, t, "address");
+    struct ip_prefix p;
+    int ia = field_index(t, "address");
+    if (!text || (strchr(text, '/') ? ip_addr_prefix_parse(text, &p, NULL)
+                                    : ip_addr_parse(text, &p.addr, NULL)) < 0)
+        return;
+    _cleanup_free_ char *pa = yamldoc_path_key(path, "address", 7);
+    if (ip_addr_is_unspecified(&p.addr) || ip_addr_is_loopback(&p.addr)) {
+        report(r, lines[ia], columns[ia], pa, "%s is %s address; %s", text,
+               ip_addr_is_loopback(&p.addr) ? "a loopback" : "the unspecified",
+               action == PLAYBOOK_WAIT_FOR ? "there is nothing to wait for"
+                                           : "use the host's address on the segment");
+        return;
+    }
+    int in = field_index(t, "nodad");
+    if (in >= 0 && vals[in] && json_is_true(vals[in]) && p.addr.family == AF_INET) {
+        _cleanup_free_ char *pn = yamldoc_path_key(path, "nodad", 5);
+        report(r, lines[in], columns[in], pn, "duplicate address detection is IPv6 only; leave "
+               "nodad out for the IPv4 address %s", text);
+    }
+}
+
 static void cross_check_args(struct reporter *r, enum playbook_action action, json_t *const *vals,
                              const int *lines, const int *columns, const char *path)
 {
     const struct field_table *t = &action_args[action];
-    if (action == PLAYBOOK_ROUTE_ADD || action == PLAYBOOK_ROUTE_REMOVE)
+    if (action == PLAYBOOK_ROUTE_ADD || action == PLAYBOOK_ROUTE_REMOVE) {
         cross_check_route(r, t, vals, lines, columns, path);
+        int it = field_index(t, "table");
+        if (it >= 0 && vals[it] && json_integer_value(vals[it]) == 255) {
+            _cleanup_free_ char *p = yamldoc_path_key(path, "table", 5);
+            report(r, lines[it], columns[it], p, "the local table (255) is the kernel's; use "
+                   "main (254) or a table of your own");
+        }
+    }
+    if (action == PLAYBOOK_ADDRESS_ADD || action == PLAYBOOK_ADDRESS_REMOVE ||
+        action == PLAYBOOK_WAIT_FOR)
+        cross_check_address(r, action, t, vals, lines, columns, path);
     if (action == PLAYBOOK_CHECK_RUN)
         cross_check_check(r, t, vals, lines, columns, path);
 }
@@ -1171,7 +1219,8 @@ static void load_step(struct yamldoc *d, const struct playbook *pb, const struct
     _cleanup_free_ char *p_verify = yamldoc_path_key(path, "verify", 6);
 
     if (v[STEP_NAME] &&
-        get_text(d, v[STEP_NAME], p_name, STEP_NAME_MAX_CHARS, "a step name", &st->name) &&
+        get_text(d, v[STEP_NAME], p_name, STEP_NAME_MAX_CHARS, STEP_NAME_MAX_BYTES, "a step name",
+                 &st->name) &&
         has_template(st->name)) {
         yamldoc_problem(d, v[STEP_NAME], p_name, "templates are resolved only in args; name "
                         "the step in plain words");
@@ -1206,7 +1255,12 @@ static void load_step(struct yamldoc *d, const struct playbook *pb, const struct
         load_args(d, pb, v[STEP_ARGS], p_args, st);
     if (v[STEP_WHEN])
         load_when(d, pb, v[STEP_WHEN], p_when, st);
-    if (v[STEP_VERIFY]) {
+    if (v[STEP_VERIFY] && action_ok &&
+        (st->action == PLAYBOOK_CHECK_RUN || st->action == PLAYBOOK_WAIT_FOR)) {
+        yamldoc_problem(d, v[STEP_VERIFY], p_verify, "%s changes nothing, so there is nothing "
+                        "to verify; follow the step with a check.run step",
+                        playbook_action_to_string(st->action));
+    } else if (v[STEP_VERIFY]) {
         const struct yamldoc_node *vv[YG_ARRAY_SIZE(verify_fields)];
         struct yamldoc_key keys[YG_ARRAY_SIZE(verify_fields)];
         for (size_t i = 0; i < YG_ARRAY_SIZE(verify_fields); i++)
@@ -1283,7 +1337,7 @@ static void load_params(struct yamldoc *d, const struct yamldoc_node *n, struct 
                 continue;
             if (pv[PARAM_DESCRIPTION] &&
                 !get_text(d, pv[PARAM_DESCRIPTION], p_desc, DESCRIPTION_MAX_CHARS,
-                          "a description", &p->description))
+                          DESCRIPTION_MAX_CHARS * 4, "a description", &p->description))
                 continue;
         }
         p->name = xstrndup(k->text, k->len);
@@ -1320,7 +1374,7 @@ static void load_root(struct yamldoc *d, const struct yamldoc_node *root, struct
                 yamldoc_get_name(d, m[META_NAME], "metadata.name", "playbook name", &pb->name);
             if (m[META_DESCRIPTION])
                 get_text(d, m[META_DESCRIPTION], "metadata.description", DESCRIPTION_MAX_CHARS,
-                         "a description", &pb->description);
+                         DESCRIPTION_MAX_CHARS * 4, "a description", &pb->description);
         }
     }
     /* Parameters first: templates and `when` refer to them. */

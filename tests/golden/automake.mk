@@ -251,6 +251,8 @@ tests_golden_golden_playbooks_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFL
 tests_golden_golden_playbooks_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
 # The playbook cases and the shipped playbooks' expected JSON.
 EXTRA_DIST += \
+	tests/golden/playbooks/agent-rules.err \
+	tests/golden/playbooks/agent-rules.yaml \
 	tests/golden/playbooks/anchor-alias.err \
 	tests/golden/playbooks/anchor-alias.yaml \
 	tests/golden/playbooks/bad-arg-type.err \
