@@ -516,15 +516,27 @@ void step_result_clear(struct step_result *r)
     *r = (struct step_result) { 0 };
 }
 
+json_t *steps_json_text(const char *text)
+{
+    size_t n = strlen(text);
+    if (n <= STEPS_MAX_TEXT)
+        return json_string(text);
+    size_t cut = STEPS_MAX_TEXT - 3;
+    while (cut > 0 && ((unsigned char) text[cut] & 0xc0) == 0x80)
+        cut--;          /* not inside a UTF-8 sequence */
+    _cleanup_free_ char *s = xasprintf("%.*s…", (int) cut, text);
+    return json_string(s);
+}
+
 json_t *step_result_to_json(const struct step *s, const struct step_result *r)
 {
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:I}", "index", (json_int_t) s->index, "name", s->name,
                           "action", playbook_action_to_string(s->action),
                           "status", step_status_to_string(r->status),
                           "duration_us", (json_int_t) r->duration_us);
-    json_object_set_new(o, "before", r->before ? json_string(r->before) : json_null());
-    json_object_set_new(o, "after", r->after ? json_string(r->after) : json_null());
-    json_object_set_new(o, "message", json_string(r->message ? r->message : ""));
+    json_object_set_new(o, "before", r->before ? steps_json_text(r->before) : json_null());
+    json_object_set_new(o, "after", r->after ? steps_json_text(r->after) : json_null());
+    json_object_set_new(o, "message", steps_json_text(r->message ? r->message : ""));
     return o;
 }
 
@@ -1634,7 +1646,7 @@ int steps_run(const struct steps_env *env, const struct step *s, enum step_mode 
         checks_result_clear(&cr);
         if (!holds) {
             res.status = STEP_SKIPPED;
-            step_say(&x, "skipped: the condition does not hold (%s; wanted %s%s%s)", now,
+            step_say(&x, "the condition does not hold (%s; wanted %s%s%s)", now,
                      s->when.status < 0 ? "not pass" : checks_severity_to_string(s->when.status),
                      s->when.reason >= 0 ? " with " : "",
                      s->when.reason >= 0 ? checks_reason_to_string(s->when.reason) : "");

@@ -31,6 +31,9 @@
 #define STEPS_MAX_NAME 128              /* a step's "name" */
 #define STEPS_MAX_SYSCTL_VALUE 128      /* a sysctl.set "value" */
 #define STEPS_MAX_UNDO_OPS 256          /* per step (route.remove of many routes) */
+/* before / after / message in a result are cut to this many bytes (the
+ * controller takes at most 4096). */
+#define STEPS_MAX_TEXT 4000
 
 enum step_status {
     STEP_NOT_RUN,
@@ -125,6 +128,9 @@ struct step_result {
     json_t *undo;               /* array of undo operations; NULL: nothing to undo */
 };
 void step_result_clear(struct step_result *r);
+/* TEXT as a JSON string of at most STEPS_MAX_TEXT bytes ("…" at the end
+ * when cut, never inside a UTF-8 sequence). */
+json_t *steps_json_text(const char *text);
 /* {"index","name","action","status","before","after","message","duration_us"} */
 json_t *step_result_to_json(const struct step *s, const struct step_result *r);
 
@@ -140,7 +146,7 @@ struct steps_env {
     const struct desired_segment *segment;      /* for check.run / when / verify */
     steps_before_change_fn before_change;       /* may be NULL */
     void *userdata;
-    uint64_t deadline_us;                       /* monotonic; 0: none (the task's timeout) */
+    uint64_t deadline_us;                       /* monotonic; 0: none (each wait has its own bound) */
 };
 
 /* Run one step in MODE: evaluate `when`, check or apply the action,

@@ -139,14 +139,16 @@ int task_from_json(json_t *js, int mode, struct task **ret, int64_t *ret_id, cha
     size_t i;
     json_t *sj;
     json_array_foreach(steps, i, sj) {
-        char path[32];
+        char path[48];
         snprintf(path, sizeof path, "task.steps[%zu]", i);
         if ((r = step_from_json(sj, path, &t->steps[i], ret_error)) < 0)
             return r;
         t->n_steps++;
-        if (t->steps[i].index != i)
-            return fail(ret_error, "%s.index: is %u but the step is number %zu of the list (indexes "
-                        "count from 0 in order)", path, t->steps[i].index, i);
+        /* The playbook's own numbering: steps a parameter left out leave
+         * gaps, but the order holds. */
+        if (i > 0 && t->steps[i].index <= t->steps[i - 1].index)
+            return fail(ret_error, "%s.index: %u does not follow %u (indexes must increase along "
+                        "the list)", path, t->steps[i].index, t->steps[i - 1].index);
     }
     *ret = steal_pointer(&t);
     return 0;
@@ -377,7 +379,7 @@ static void result_finish(json_t *result, bool ok, const char *message)
     char ts[32];
     format_utc_now(ts);
     json_object_set_new(result, "status", json_string(ok ? "succeeded" : "failed"));
-    json_object_set_new(result, "message", json_string(message));
+    json_object_set_new(result, "message", steps_json_text(message));
     json_object_set_new(result, "finished_at", json_string(ts));
 }
 
@@ -420,7 +422,9 @@ json_t *task_run(struct nl_sock *sock, const struct task *t, const struct task_r
     struct steps_env env = {
         .sock = sock, .segment = &t->segment,
         .before_change = journal_before_change, .userdata = &jctx,
-        .deadline_us = monotonic_usec() + (uint64_t) t->timeout_ms * 1000,
+        /* No deadline for the whole task: every wait has its own bound,
+         * and timeout_ms is the controller's patience between signs of
+         * life (a progress post after each step), see doc/AGENT.md. */
     };
     ssize_t failed = -1;        /* the step that failed an apply */
     ssize_t impossible = -1;    /* the first step a check found impossible */
@@ -430,9 +434,6 @@ json_t *task_run(struct nl_sock *sock, const struct task *t, const struct task_r
         if (o->should_stop && o->should_stop(o->userdata)) {
             res[i].status = STEP_FAILED;
             res[i].message = xstrdup("the agent is stopping; the task ends here");
-        } else if (monotonic_usec() >= env.deadline_us) {
-            res[i].status = STEP_FAILED;
-            res[i].message = xasprintf("the task's timeout of %u ms passed before this step", t->timeout_ms);
         } else
             steps_run(&env, s, t->mode, &res[i]);
         result_set_step(result, i, s, &res[i]);
@@ -451,7 +452,7 @@ json_t *task_run(struct nl_sock *sock, const struct task *t, const struct task_r
 
     if (failed < 0) {
         if (impossible >= 0)
-            message = xasprintf("step %zd '%s' cannot run: %s", impossible, t->steps[impossible].name,
+            message = xasprintf("step %u '%s' cannot run: %s", t->steps[impossible].index, t->steps[impossible].name,
                                 res[impossible].message);
         else if (apply)
             message = xasprintf("%zu changed, %zu unchanged, %zu skipped", counts[STEP_CHANGED],
@@ -477,8 +478,8 @@ json_t *task_run(struct nl_sock *sock, const struct task *t, const struct task_r
         _cleanup_free_ char *was = steal_pointer(&res[j].message);
         if (r < 0) {
             rollback_ok = false;
-            strbuf_printf(&undo_errors, "%sstep %zd '%s': %s", undo_errors.len ? "; " : "", j,
-                          t->steps[j].name, err);
+            strbuf_printf(&undo_errors, "%sstep %u '%s': %s", undo_errors.len ? "; " : "",
+                          t->steps[j].index, t->steps[j].name, err);
             res[j].message = xasprintf("%s; UNDO FAILED: %s", was ? was : "", err);
             if (j != failed)
                 res[j].status = STEP_UNDO_FAILED;
@@ -492,12 +493,12 @@ json_t *task_run(struct nl_sock *sock, const struct task *t, const struct task_r
     }
     errors = strbuf_steal(&undo_errors);
     if (rollback_ok)
-        message = xasprintf("step %zd '%s' failed: %s; %s", failed, t->steps[failed].name,
+        message = xasprintf("step %u '%s' failed: %s; %s", t->steps[failed].index, t->steps[failed].name,
                             res[failed].message,
                             undone ? "the changes made were rolled back" : "nothing had been changed");
     else
-        message = xasprintf("step %zd '%s' failed: %s; ROLLBACK FAILED (%s): the host needs a person",
-                            failed, t->steps[failed].name, res[failed].message, errors);
+        message = xasprintf("step %u '%s' failed: %s; ROLLBACK FAILED (%s): the host needs a person",
+                            t->steps[failed].index, t->steps[failed].name, res[failed].message, errors);
     json_object_set_new(result, "rolled_back", json_true());
     json_object_set_new(result, "rollback_ok", json_boolean(rollback_ok));
     result_finish(result, false, message);
@@ -584,7 +585,11 @@ static int recover_one(struct nl_sock *sock, const char *state_dir, const char *
         json_int_t index = json_integer_value(json_object_get(rec, "index"));
         _cleanup_free_ char *err = NULL;
         r = steps_undo(sock, json_object_get(rec, "undo"), &err);
-        json_t *o = json_array_get(rsteps, (size_t) index);
+        json_t *o = NULL, *cand;
+        size_t c;
+        json_array_foreach(rsteps, c, cand)
+            if (json_integer_value(json_object_get(cand, "index")) == index)
+                o = cand;
         if (r < 0) {
             ok = false;
             strbuf_printf(&errors, "%sstep %lld '%s': %s", errors.len ? "; " : "", (long long) index,

@@ -28,7 +28,7 @@
 #include "steps.h"
 
 #define TASKS_MAX_BYTES (1024 * 1024)           /* one task document; the tasks answer: 4x */
-#define TASKS_MAX_TIMEOUT_MS (3600 * 1000)
+#define TASKS_MAX_TIMEOUT_MS (86400 * 1000)       /* the controller's playbook_host_timeout_seconds bound */
 #define TASKS_DEFAULT_TIMEOUT_MS (600 * 1000)
 #define TASKS_POLL_WAIT_S 25
 
@@ -38,7 +38,7 @@ struct task {
     enum step_mode mode;
     char *playbook;                     /* may be NULL */
     struct desired_segment segment;
-    unsigned timeout_ms;
+    unsigned timeout_ms;                /* the controller's; the agent does not cut a task by it */
     struct step *steps;
     size_t n_steps;
 };

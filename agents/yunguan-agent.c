@@ -6,7 +6,10 @@
  * on disk while the controller cannot be reached (agents/spool.c).
  *
  * One event loop owns every fd: the netlink cache manager's socket, one
- * timerfd for debounce / heartbeat / backoff, and a signalfd.  Calls to
+ * timerfd for debounce / heartbeat / backoff, and a signalfd.  Playbook
+ * tasks (agents/tasks.c) run on a thread of their own, with their own
+ * HTTP client and netlink socket, so that a task waiting for minutes
+ * never holds up readiness reports (tasks.c says more).  Calls to
  * the controller are blocking with short timeouts (an agent has nothing
  * else to serve meanwhile; kernel events wait in an 8 MiB socket buffer
  * and a lost burst is recovered by refilling the caches). */
@@ -32,6 +35,8 @@
 #include "report.h"
 #include "snapshot.h"
 #include "spool.h"
+#include "steps.h"
+#include "tasks.h"
 #include "util.h"
 
 #define LOG_DOMAIN "agent"
@@ -58,6 +63,8 @@ struct agent_options {
     const char *segments_file;
     bool once;
     uint64_t spool_max_bytes;
+    const char *run_task_file;
+    int run_task_mode;          /* enum step_mode, or -1: the file's */
 };
 
 struct agent {
@@ -67,6 +74,7 @@ struct agent {
     struct desired_state *desired;
     struct http_client *http;           /* NULL: reports go to stdout */
     struct spool *spool;                /* with a controller only */
+    struct tasks_runner *tasks;         /* with a controller only */
     json_t *last_result;                /* segments[] of the last report made */
     json_t *last_spooled;               /* segments[] of the newest spooled report */
     uint64_t stdout_seq;
@@ -102,11 +110,16 @@ static void usage(FILE *f)
         "      --once                   evaluate once, print the report to stdout and exit:\n"
         "                               0 every segment passes, 1 a segment fails\n"
         "      --spool-max-bytes N      bound of the report spool (default %u)\n"
+        "      --run-task FILE          run one playbook task (doc/AGENT.md \"Playbook tasks\")\n"
+        "                               from FILE on this host now, print its result JSON and\n"
+        "                               exit: 0 succeeded, 1 failed (rolled back), 2 not run\n"
+        "      --mode check|apply       with --run-task: the mode, instead of the file's\n"
         "      --log-level LEVEL        err, warn, info or debug (default info)\n"
         "  -h, --help                   show this help and exit\n"
         "  -V, --version                show the version and exit\n"
         "\n"
         "Without --controller, reports are written to stdout, one JSON object per line.\n"
+        "With --controller, the agent also runs the playbook tasks the controller gives it.\n"
         "Exit status 2: a usage or start-up error.  See yunguan-agent(8).\n",
         DEFAULT_STATE_DIR, SPOOL_DEFAULT_MAX_BYTES);
 }
@@ -555,6 +568,10 @@ static int run_loop(struct agent *a)
     sigaddset(&mask, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
         return -errno;
+    /* Started with the signals blocked, so that the thread inherits the
+     * mask and every signal comes to the signalfd below. */
+    if (a->http && tasks_runner_start(a->opt.controller, a->opt.state_dir, &a->tasks) < 0)
+        log_err(LOG_DOMAIN, "playbook tasks cannot run on this host until the agent restarts");
     _cleanup_(closep) int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     _cleanup_(closep) int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (sfd < 0 || tfd < 0) {
@@ -619,6 +636,7 @@ static int run_loop(struct agent *a)
 
 static void agent_clear(struct agent *a)
 {
+    tasks_runner_stop(a->tasks);
     netstate_free(a->ns);
     desired_state_free(a->desired);
     http_client_free(a->http);
@@ -708,6 +726,104 @@ static int run_once(struct agent *a)
     return pass ? EXIT_PASS : EXIT_SEGMENT_FAILS;
 }
 
+/* ---- --run-task ---- */
+
+static volatile sig_atomic_t run_task_stop;
+
+static void run_task_signal(int sig)
+{
+    (void) sig;
+    run_task_stop = 1;
+}
+
+static bool run_task_should_stop(void *userdata)
+{
+    (void) userdata;
+    return run_task_stop != 0;
+}
+
+static void run_task_progress(const struct task *t, json_t *result, void *userdata)
+{
+    (void) userdata;
+    size_t i;
+    json_t *s;
+    /* The newest step that ran. */
+    json_t *last = NULL;
+    json_array_foreach(json_object_get(result, "steps"), i, s)
+        if (!streq(json_string_value(json_object_get(s, "status")), "not-run"))
+            last = s;
+    if (last)
+        log_info(LOG_DOMAIN, "task %" PRId64 " step %lld '%s' (%s): %s: %s", t->id,
+                 (long long) json_integer_value(json_object_get(last, "index")),
+                 json_string_value(json_object_get(last, "name")),
+                 json_string_value(json_object_get(last, "action")),
+                 json_string_value(json_object_get(last, "status")),
+                 json_string_value(json_object_get(last, "message")));
+}
+
+/* Run one task file here and now: an operator's tool, and the tests'. */
+static int run_task(struct agent *a)
+{
+    const char *file = a->opt.run_task_file;
+    _cleanup_free_ char *data = NULL;
+    size_t len;
+    int r = read_file_limited(file, TASKS_MAX_BYTES, &data, &len);
+    if (r < 0) {
+        fprintf(stderr, "yunguan-agent: cannot read the task file '%s': %s\n", file,
+                r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+        return EXIT_ERROR;
+    }
+    json_error_t jerr;
+    json_t *js = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!js) {
+        fprintf(stderr, "yunguan-agent: %s:%d:%d: %s\n", file, jerr.line, jerr.column, jerr.text);
+        return EXIT_ERROR;
+    }
+    _cleanup_(task_freep) struct task *t = NULL;
+    _cleanup_free_ char *err = NULL;
+    r = task_from_json(js, a->opt.run_task_mode, &t, NULL, &err);
+    json_decref(js);
+    if (r < 0) {
+        fprintf(stderr, "yunguan-agent: %s: %s\n", file, err);
+        return EXIT_ERROR;
+    }
+    if (t->mode == STEP_MODE_APPLY && (r = tasks_state_dir_make(a->opt.state_dir)) < 0) {
+        fprintf(stderr, "yunguan-agent: cannot make the state directory '%s' for the task's journal: "
+                "%s\n", a->opt.state_dir, strerror(-r));
+        return EXIT_ERROR;
+    }
+    _cleanup_(steps_socket_freep) struct nl_sock *sock = steps_socket_new(&err);
+    if (!sock) {
+        fprintf(stderr, "yunguan-agent: %s\n", err);
+        return EXIT_ERROR;
+    }
+    /* An earlier run cut short (killed, host crash) is rolled back first. */
+    size_t n = 0;
+    r = tasks_recover(sock, a->opt.state_dir, &n);
+    if (r < 0 && r != -ENOENT) {
+        fprintf(stderr, "yunguan-agent: cannot roll back the unfinished task journal(s) in '%s': %s; "
+                "not running another task\n", a->opt.state_dir, strerror(-r));
+        return EXIT_ERROR;
+    }
+    struct sigaction sa = { .sa_handler = run_task_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct task_run_options o = {
+        .state_dir = a->opt.state_dir, .local = true, .progress = run_task_progress,
+        .should_stop = run_task_should_stop,
+    };
+    json_t *result = task_run(sock, t, &o);
+    _cleanup_free_ char *text = json_dumps(result, JSON_INDENT(2));
+    bool ok = streq(json_string_value(json_object_get(result, "status")), "succeeded");
+    json_decref(result);
+    printf("%s\n", text);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "yunguan-agent: cannot write the result: %s\n", strerror(errno));
+        return EXIT_ERROR;
+    }
+    return ok ? EXIT_PASS : EXIT_SEGMENT_FAILS;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -720,11 +836,14 @@ int main(int argc, char **argv)
         { "once", no_argument, NULL, '1' },
         { "spool-max-bytes", required_argument, NULL, 'm' },
         { "log-level", required_argument, NULL, 'L' },
+        { "run-task", required_argument, NULL, 'T' },
+        { "mode", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
     };
-    struct agent a = { .opt = { .state_dir = DEFAULT_STATE_DIR, .spool_max_bytes = SPOOL_DEFAULT_MAX_BYTES } };
+    struct agent a = { .opt = { .state_dir = DEFAULT_STATE_DIR, .spool_max_bytes = SPOOL_DEFAULT_MAX_BYTES,
+                                .run_task_mode = -1 } };
     const char *level = NULL;
     int c, rc = EXIT_ERROR;
     while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
@@ -748,6 +867,14 @@ int main(int argc, char **argv)
             }
             break;
         case 'L': level = optarg; break;
+        case 'T': a.opt.run_task_file = optarg; break;
+        case 'M':
+            a.opt.run_task_mode = step_mode_from_string(optarg);
+            if (a.opt.run_task_mode < 0) {
+                fprintf(stderr, "yunguan-agent: --mode '%s' is not check or apply\n", optarg);
+                goto out;
+            }
+            break;
         case 'h': usage(stdout); rc = 0; goto out;
         case 'V': printf("yunguan-agent %s\n", PACKAGE_VERSION); rc = 0; goto out;
         default:
@@ -771,6 +898,19 @@ int main(int argc, char **argv)
     if (a.opt.enroll_token && a.opt.enroll_token_file) {
         fprintf(stderr, "yunguan-agent: give the enrollment secret once: --enroll-token or "
                 "--enroll-token-file, not both\n");
+        goto out;
+    }
+    if (a.opt.run_task_mode >= 0 && !a.opt.run_task_file) {
+        fprintf(stderr, "yunguan-agent: --mode goes with --run-task FILE\n");
+        goto out;
+    }
+    if (a.opt.run_task_file) {
+        if (a.opt.controller || a.opt.segments_file || a.opt.once) {
+            fprintf(stderr, "yunguan-agent: --run-task runs one task file on its own; leave out "
+                    "--controller, --segments-file and --once\n");
+            goto out;
+        }
+        rc = run_task(&a);
         goto out;
     }
     if (!a.opt.controller && !a.opt.segments_file) {
@@ -827,6 +967,20 @@ int main(int argc, char **argv)
     if (a.opt.once) {
         rc = run_once(&a);
         goto out;
+    }
+    if (a.opt.controller) {
+        /* A task cut short by a crash or a kill is rolled back before
+         * anything else looks at the host; its result waits in the state
+         * dir for the task loop to send. */
+        _cleanup_free_ char *err = NULL;
+        _cleanup_(steps_socket_freep) struct nl_sock *sock = steps_socket_new(&err);
+        size_t n = 0;
+        int r = sock ? tasks_recover(sock, a.opt.state_dir, &n) : -EIO;
+        if (r < 0)
+            log_err(LOG_DOMAIN, "cannot roll back every unfinished task in '%s': %s", a.opt.state_dir,
+                    err ? err : strerror(-r));
+        else if (n)
+            log_warn(LOG_DOMAIN, "rolled back %zu task(s) cut short by the restart", n);
     }
     if (a.desired) {
         struct desired_state *d = steal_pointer(&a.desired);

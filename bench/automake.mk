@@ -3,7 +3,7 @@
 # `make bench` builds just them and yunguand.  bench/run-all.sh builds and
 # runs everything.  See bench/README.md.
 BENCH_BINS = bench/bench-mhd-constant bench/bench-sqlite-insert bench/bench-store-fill \
-	bench/bench-vms
+	bench/bench-vms bench/bench-steps
 noinst_PROGRAMS += $(BENCH_BINS)
 
 # The HTTP layer alone: libmicrohttpd with api.c's threading, a constant answer.
@@ -30,6 +30,13 @@ bench_bench_vms_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
 bench_bench_vms_CFLAGS = $(controller_libcontroller_la_CFLAGS)
 bench_bench_vms_LDADD = controller/libcontroller.la
 EXTRA_DIST += bench/bench-vms-qemu.sh
+
+# Playbook steps on a namespace host: one enable-dual-stack-like apply
+# through the agent's task runner, ms per step (wall and CPU).
+bench_bench_steps_SOURCES = bench/bench-steps.c
+bench_bench_steps_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
+bench_bench_steps_CFLAGS = $(agents_libagent_la_CFLAGS)
+bench_bench_steps_LDADD = agents/libagent.la $(LIBNL_LIBS) $(LIBNL_ROUTE_LIBS)
 
 EXTRA_DIST += bench/README.md bench/run-all.sh bench/submit.lua bench/request.yaml
 

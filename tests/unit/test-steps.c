@@ -951,16 +951,16 @@ static void test_task_check_mode(void **state)
 }
 
 /* A whole apply that succeeds, again (all unchanged), then undone by a
- * second task. */
+ * second task.  Its indexes have gaps, as when a parameter left steps out. */
 static void test_task_succeeds(void **state)
 {
     (void) state;
     const char *apply = "{\"id\": 18, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": ["
         "{\"index\": 0, \"action\": \"address.add\", \"args\": {\"address\": \"2001:db8:10::21/64\","
         " \"interface\": \"yg0\", \"nodad\": true}},"
-        "{\"index\": 1, \"action\": \"route.add\", \"args\": {\"dst\": \"::/0\", \"via\": \"2001:db8:10::1\","
+        "{\"index\": 2, \"action\": \"route.add\", \"args\": {\"dst\": \"::/0\", \"via\": \"2001:db8:10::1\","
         " \"interface\": \"yg0\"}, \"when\": {\"check\": \"ipv6-default-route\", \"status\": \"fail\"}},"
-        "{\"index\": 2, \"action\": \"check.run\", \"args\": {\"check\": \"ipv6-global-address\","
+        "{\"index\": 5, \"action\": \"check.run\", \"args\": {\"check\": \"ipv6-global-address\","
         " \"expect\": \"pass\", \"timeout_ms\": 2000}}]}";
     const char *revert = "{\"id\": 19, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": ["
         "{\"index\": 0, \"action\": \"route.remove\", \"args\": {\"dst\": \"::/0\"}},"
@@ -1067,7 +1067,8 @@ static void test_task_wire(void **state)
         { "{\"id\": 4, \"mode\": \"apply\", \"segment\": {\"name\": \"x\", \"interface\": \"a/b\"},"
           " \"steps\": []}", "task.segment.interface" },
         { "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": [{\"index\": 1,"
-          " \"action\": \"check.run\", \"args\": {\"expect\": \"pass\"}}]}", "task.steps[0].index: is 1" },
+          " \"action\": \"check.run\", \"args\": {\"expect\": \"pass\"}}, {\"index\": 1, \"action\": \"check.run\","
+          " \"args\": {\"expect\": \"pass\"}}]}", "task.steps[1].index: 1 does not follow 1" },
         { "{\"id\": 4, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": [{\"index\": 0,"
           " \"action\": \"sysctl.set\", \"args\": {\"key\": \"kernel/modprobe\", \"value\": \"/tmp/x\"}}]}",
           "task.steps[0].args.key: 'kernel/modprobe' is outside" },
