@@ -380,6 +380,16 @@ int readiness_sweep(struct store_txn *txn, int64_t since, int64_t now)
 
 /* ---- reports ---- */
 
+static bool sha256_hex_valid(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 static bool severity_valid(const char *s)
 {
     return s && (streq(s, "pass") || streq(s, "warn") || streq(s, "fail"));
@@ -401,9 +411,15 @@ struct yg_error *readiness_report_check(json_t *report)
     json_t *seq = json_object_get(report, "seq");
     if (!json_is_integer(seq) || json_integer_value(seq) < 1)
         PROBLEM("seq", "must be a positive integer");
+    json_t *hash = json_object_get(report, "results_sha256");
+    if (hash && !sha256_hex_valid(json_string_value(hash)))
+        PROBLEM("results_sha256", "must be the SHA-256 of the results: 64 lower-case hex digits");
     json_t *segments = json_object_get(report, "segments");
-    if (!json_is_array(segments) || json_array_size(segments) > REPORT_MAX_SEGMENTS)
-        PROBLEM("segments", "must be an array of at most %d segments", REPORT_MAX_SEGMENTS);
+    /* Without segments the report is a heartbeat: the hash stands for them. */
+    if (!(hash && !segments) &&
+        (!json_is_array(segments) || json_array_size(segments) > REPORT_MAX_SEGMENTS))
+        PROBLEM("segments", "must be an array of at most %d segments (or absent, in a heartbeat "
+                "with 'results_sha256')", REPORT_MAX_SEGMENTS);
     size_t i, k;
     json_t *s, *c;
     json_array_foreach(segments, i, s) {
@@ -433,12 +449,70 @@ struct yg_error *readiness_report_check(json_t *report)
     return e;
 }
 
+/* The answer to an applied report.  RESULTS_SHA256 (when the controller
+ * stored it) tells the agent that a heartbeat may carry only that hash. */
+static json_t *heartbeat_answer(int64_t seq, bool resync, const char *results_sha256)
+{
+    json_t *a = json_pack("{s:b, s:I, s:b}", "applied", 1, "last_seq", (json_int_t) seq, "resync", resync);
+    if (results_sha256)
+        json_object_set_new(a, "results_sha256", json_string(results_sha256));
+    return a;
+}
+
+/* A heartbeat whose hash matches the stored results: they are the agent's
+ * current evaluation, so only their freshness and last_seq move.  A host
+ * that was stale becomes fresh, which may change its segments' verdicts. */
+static int ingest_heartbeat(struct store_txn *txn, int64_t host_id, int64_t seq,
+                            const char *results_sha256, bool was_fresh, int64_t now,
+                            json_t **ret_answer)
+{
+    struct store_conn *conn = store_txn_conn(txn);
+    char at[32];
+    format_utc_now(at);
+    sqlite3_stmt *st = store_stmt(conn,
+        "UPDATE hosts SET last_seq = ?2, last_report_at = ?3, last_report_epoch = ?4 WHERE id = ?1");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, seq);
+    store_bind_text(st, 3, at);
+    sqlite3_bind_int64(st, 4, now);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    if (!was_fresh) {
+        int64_t *ids = NULL;
+        size_t n = 0;
+        st = store_stmt(conn, "SELECT segment_id FROM host_segments WHERE host_id = ?1");
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, host_id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            ids = xrealloc(ids, (n + 1) * sizeof *ids);
+            ids[n++] = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_reset(st);
+        for (size_t i = 0; i < n; i++)
+            if (readiness_recompute(txn, ids[i], now) < 0) {
+                free(ids);
+                return -EIO;
+            }
+        free(ids);
+    }
+    *ret_answer = heartbeat_answer(seq, false, results_sha256);
+    return 0;
+}
+
 int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_t *report,
                      int64_t now, json_t **ret_answer, struct yg_error **ret_error)
 {
     struct store_conn *conn = store_txn_conn(txn);
     int64_t seq = json_integer_value(json_object_get(report, "seq"));
-    sqlite3_stmt *st = store_stmt(conn, "SELECT last_seq, last_report_epoch FROM hosts WHERE id = ?1");
+    const char *results_sha256 = json_string_value(json_object_get(report, "results_sha256"));
+    json_t *segments = json_object_get(report, "segments");
+    sqlite3_stmt *st = store_stmt(conn,
+        "SELECT last_seq, last_report_epoch, results_sha256 FROM hosts WHERE id = ?1");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, agent->host_id);
@@ -452,12 +526,26 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
      * verdict may change even where the results did not. */
     bool was_fresh = sqlite3_column_type(st, 1) != SQLITE_NULL &&
                      now - freshness(sqlite3_column_int64(st, 1)) <= stale_after();
+    bool hash_known = results_sha256 && sqlite3_column_type(st, 2) != SQLITE_NULL &&
+                      streq(results_sha256, store_column_text(st, 2));
     sqlite3_reset(st);
     if (seq <= last_seq) {
         /* Already applied (a replayed spool): acknowledge, change nothing. */
         *ret_answer = json_pack("{s:b, s:I, s:b}", "applied", 0, "last_seq", (json_int_t) last_seq,
                                 "resync", 0);
         return 0;
+    }
+    if (!segments) {
+        if (!hash_known) {
+            /* A hash this controller did not store with the host's results
+             * (none yet, a plan change since, a restored store): the stored
+             * results are not vouched for, so they stay as old as they are.
+             * Ask for the full report (and a fresh look at the plan). */
+            *ret_answer = json_pack("{s:b, s:I, s:b}", "applied", 0, "last_seq", (json_int_t) last_seq,
+                                    "resync", 1);
+            return 0;
+        }
+        return ingest_heartbeat(txn, agent->host_id, seq, results_sha256, was_fresh, now, ret_answer);
     }
 
     char at[32];
@@ -471,7 +559,7 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, agent->host_id);
-    struct carried { int64_t id; char *name, *status, *checks; } *rows = NULL;
+    struct carried { int64_t id; char *name, *status, *checks; json_t *found; } *rows = NULL;
     while (sqlite3_step(st) == SQLITE_ROW) {
         rows = xrealloc(rows, (carried + 1) * sizeof *rows);
         rows[carried].id = sqlite3_column_int64(st, 0);
@@ -482,34 +570,52 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
     }
     sqlite3_reset(st);
 
+    /* Which of the report's segments is which carried one. */
+    size_t matched = 0;
+    for (size_t i = 0; i < carried; i++) {
+        json_t *s;
+        size_t k;
+        rows[i].found = NULL;
+        json_array_foreach(segments, k, s)
+            if (streq_ptr(json_string_value(json_object_get(s, "name")), rows[i].name)) {
+                rows[i].found = s;
+                matched++;
+                break;
+            }
+        if (!rows[i].found)
+            resync = true;   /* the agent does not know this segment yet */
+    }
+    if (matched < json_array_size(segments))
+        resync = true;       /* it reports segments it no longer carries */
+
+    /* The agent's hash of these results is kept only when they are the
+     * results of exactly the segments the host carries: otherwise a later
+     * heartbeat with it must not vouch for them.  Updated before the
+     * segments are recomputed, which judge the host's freshness. */
+    if (resync)
+        results_sha256 = NULL;
     st = store_stmt(conn,
-        "UPDATE hosts SET last_seq = ?2, last_report_at = ?3, last_report_epoch = ?4 WHERE id = ?1");
+        "UPDATE hosts SET last_seq = ?2, last_report_at = ?3, last_report_epoch = ?4, "
+        "results_sha256 = ?5 WHERE id = ?1");
     if (!st)
         goto fail;
     sqlite3_bind_int64(st, 1, agent->host_id);
     sqlite3_bind_int64(st, 2, seq);
     store_bind_text(st, 3, at);
     sqlite3_bind_int64(st, 4, now);
+    store_bind_text(st, 5, results_sha256);
     if (sqlite3_step(st) != SQLITE_DONE) {
         sqlite3_reset(st);
         goto fail;
     }
     sqlite3_reset(st);
 
-    json_t *segments = json_object_get(report, "segments");
-    size_t matched = 0;
     for (size_t i = 0; i < carried; i++) {
-        json_t *found = NULL, *s;
+        json_t *found = rows[i].found;
         size_t k;
-        json_array_foreach(segments, k, s)
-            if (streq_ptr(json_string_value(json_object_get(s, "name")), rows[i].name)) {
-                found = s;
-                break;
-            }
         _cleanup_free_ char *checks = NULL;
         const char *status = NULL;
         if (found) {
-            matched++;
             json_t *c;
             int worst = 0;
             json_array_foreach(json_object_get(found, "checks"), k, c) {
@@ -519,8 +625,6 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
             }
             status = worst == 2 ? "fail" : worst == 1 ? "warn" : "pass";
             checks = json_dumps(json_object_get(found, "checks"), JSON_COMPACT | JSON_PRESERVE_ORDER);
-        } else {
-            resync = true;   /* the agent does not know this segment yet */
         }
         bool changed = !streq_ptr(status, rows[i].status) || !streq_ptr(checks, rows[i].checks);
         if (changed) {
@@ -542,8 +646,6 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
         if ((changed || !was_fresh) && readiness_recompute(txn, rows[i].id, now) < 0)
             goto fail;
     }
-    if (matched < json_array_size(segments))
-        resync = true;       /* it reports segments it no longer carries */
 
     for (size_t i = 0; i < carried; i++) {
         free(rows[i].name);
@@ -551,8 +653,7 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
         free(rows[i].checks);
     }
     free(rows);
-    *ret_answer = json_pack("{s:b, s:I, s:b}", "applied", 1, "last_seq", (json_int_t) seq,
-                            "resync", resync);
+    *ret_answer = heartbeat_answer(seq, resync, results_sha256);
     return 0;
 fail:
     for (size_t i = 0; i < carried; i++) {

@@ -294,6 +294,126 @@ static void test_restart_grace(void **state)
     readiness_set_judging_since(0);
 }
 
+/* Post REPORT (stolen) from HOST_ID; the answer (caller frees). */
+static json_t *post(struct fixture *f, int64_t host_id, json_t *report, int64_t now)
+{
+    struct ingest_ctx c = { .agent = { .role = ROLE_AGENT, .host_id = host_id, .actor = "token:9" },
+                            .report = report, .now = now };
+    assert_null(readiness_report_check(report));
+    assert_int_equal(store_run(f->store, ingest_run, &c), 0);
+    json_decref(report);
+    assert_non_null(c.answer);
+    return c.answer;
+}
+
+static json_t *full_report(int64_t seq, const char *results_sha256)
+{
+    json_t *r = json_pack("{s:I, s:[{s:s, s:[{s:s, s:s, s:s}]}]}", "seq", (json_int_t) seq, "segments",
+                          "name", "health-dmz", "checks", "check", "ipv6-global-address",
+                          "severity", "pass", "reason", "OK");
+    if (results_sha256)
+        json_object_set_new(r, "results_sha256", json_string(results_sha256));
+    return r;
+}
+
+static json_t *heartbeat(int64_t seq, const char *results_sha256)
+{
+    return json_pack("{s:I, s:s}", "seq", (json_int_t) seq, "results_sha256", results_sha256);
+}
+
+static void assert_answer(json_t *answer, bool applied, bool resync, const char *results_sha256)
+{
+    assert_int_equal(json_is_true(json_object_get(answer, "applied")), applied);
+    assert_int_equal(json_is_true(json_object_get(answer, "resync")), resync);
+    const char *h = json_string_value(json_object_get(answer, "results_sha256"));
+    if (results_sha256)
+        assert_string_equal(h, results_sha256);
+    else
+        assert_null(h);
+    json_decref(answer);
+}
+
+static int64_t host_report_epoch(struct fixture *f, int64_t host_id)
+{
+    sqlite3_stmt *st = store_stmt(store_reader(f->store),
+                                  "SELECT last_report_epoch FROM hosts WHERE id = ?1");
+    sqlite3_bind_int64(st, 1, host_id);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t epoch = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return epoch;
+}
+
+static void sql(struct fixture *f, const char *text)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* Hash-only heartbeats (doc/AGENT.md): a hash the controller stored with
+ * the host's results refreshes them; any other hash (wrong, none stored,
+ * stored before a plan change, or a full report without one) changes
+ * nothing, so stale results never turn fresh on a heartbeat's word. */
+static void test_heartbeat_hash(void **state)
+{
+    struct fixture *f = *state;
+    sql(f, "DELETE FROM host_segments WHERE host_id = 3");     /* hv01 and hv02 on health-dmz */
+    assert_answer(post(f, 1, full_report(1, HASH_A), T0), true, false, HASH_A);
+    assert_answer(post(f, 2, full_report(1, HASH_A), T0), true, false, HASH_A);
+    json_t *s = segment(f, "health-dmz", T0);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    json_decref(s);
+
+    /* hv01's hash matches; hv02 sends one the controller never stored. */
+    assert_answer(post(f, 1, heartbeat(2, HASH_A), T0 + 25), true, false, HASH_A);
+    assert_answer(post(f, 2, heartbeat(2, HASH_B), T0 + 25), false, true, NULL);
+    assert_int_equal(host_report_epoch(f, 1), T0 + 25);
+    assert_int_equal(host_report_epoch(f, 2), T0);
+    /* A replayed heartbeat (seq not above last_seq) applies nothing. */
+    assert_answer(post(f, 1, heartbeat(2, HASH_A), T0 + 26), false, false, NULL);
+    assert_int_equal(host_report_epoch(f, 1), T0 + 25);
+    struct sweep_ctx sw = { .since = T0, .now = T0 + 31 };
+    assert_int_equal(store_run(f->store, sweep_run, &sw), 0);
+    s = segment(f, "health-dmz", T0 + 31);
+    assert_string_equal(state_of(s), "dual-stack-partial");
+    assert_string_equal(json_string_value(json_object_get(s, "blocking_reason")), "STALE_REPORT");
+    json_decref(s);
+
+    /* The right hash from the stale hv02: fresh again, the segment recomputed. */
+    assert_answer(post(f, 2, heartbeat(3, HASH_A), T0 + 32), true, false, HASH_A);
+    s = segment(f, "health-dmz", T0 + 32);
+    assert_string_equal(state_of(s), "dual-stack-ready");
+    json_decref(s);
+
+    /* hv01's plan changes: its hash no longer vouches for its results. */
+    sql(f, "UPDATE host_segments SET ipv6_address = '2001:db8:10::21' WHERE host_id = 1");
+    assert_answer(post(f, 1, heartbeat(3, HASH_A), T0 + 33), false, true, NULL);
+    assert_int_equal(host_report_epoch(f, 1), T0 + 25);
+    /* The segment's definition changes: the same for hv02. */
+    sql(f, "UPDATE segments SET ipv6_gateway = '2001:db8:10::2' WHERE id = 1");
+    assert_answer(post(f, 2, heartbeat(4, HASH_A), T0 + 33), false, true, NULL);
+    /* ... but the derived columns a recompute writes forget nothing. */
+    assert_answer(post(f, 1, full_report(3, HASH_B), T0 + 34), true, false, HASH_B);
+    sql(f, "UPDATE segments SET state = 'v4-only', hosts_ready = 0 WHERE id = 1");
+    assert_answer(post(f, 1, heartbeat(4, HASH_B), T0 + 35), true, false, HASH_B);
+
+    /* A full report without a hash (an older agent) forgets the old one. */
+    assert_answer(post(f, 1, full_report(5, NULL), T0 + 36), true, false, NULL);
+    assert_answer(post(f, 1, heartbeat(6, HASH_B), T0 + 37), false, true, NULL);
+    assert_int_equal(host_report_epoch(f, 1), T0 + 36);
+
+    /* A host whose full report leaves a carried segment out (resync) has
+     * no hash stored: hv03 carries police-lan too. */
+    sql(f, "INSERT INTO host_segments (host_id, segment_id) VALUES (3, 1), (3, 2)");
+    assert_answer(post(f, 3, full_report(1, HASH_A), T0 + 38), true, true, NULL);
+    assert_answer(post(f, 3, heartbeat(2, HASH_A), T0 + 39), false, true, NULL);
+}
+
 static void test_report_validation(void **state)
 {
     json_t *bad = json_pack("{s:i, s:[{s:s, s:[{s:s, s:s, s:s}]}]}", "seq", 0, "segments",
@@ -305,6 +425,23 @@ static void test_report_validation(void **state)
     assert_string_equal(e->details[1].path, "segments[0].checks[0]");
     yg_error_free(e);
     json_decref(bad);
+    /* A heartbeat: seq and a well-formed hash, no segments. */
+    json_t *hb = json_pack("{s:i, s:s}", "seq", 7, "results_sha256", HASH_A);
+    assert_null(readiness_report_check(hb));
+    json_decref(hb);
+    hb = json_pack("{s:i, s:s}", "seq", 7, "results_sha256", "AAAA");
+    e = readiness_report_check(hb);
+    assert_non_null(e);
+    assert_int_equal(e->n_details, 1);
+    assert_string_equal(e->details[0].path, "results_sha256");
+    yg_error_free(e);
+    json_decref(hb);
+    hb = json_pack("{s:i}", "seq", 7);       /* neither segments nor a hash */
+    e = readiness_report_check(hb);
+    assert_non_null(e);
+    assert_string_equal(e->details[0].path, "segments");
+    yg_error_free(e);
+    json_decref(hb);
     for (int i = 0; i < SEGMENT_STATE_MAX; i++)
         assert_int_equal(segment_state_from_string(segment_state_to_string((enum segment_state) i)), i);
 }
@@ -316,6 +453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_and_waiver, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_at_the_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_hash, setup, teardown),
         cmocka_unit_test(test_report_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
