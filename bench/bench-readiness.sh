@@ -8,9 +8,10 @@
 # ingest   agent reports over HTTP: INGEST_HOSTS hosts (agent tokens, 4
 #          segments each, 25 hosts per segment) made directly in SQLite by
 #          bench/readiness-fill.py, then wrk with bench/report.lua: heartbeats
-#          that change nothing (the common case), then CHANGE_PERCENT %
-#          changed results, then the cold case (hosts the controller has no
-#          results for yet).  Reports/s, p50/p99, the store's commits and
+#          that change nothing (the common case), as hash-only heartbeats
+#          and as full reports, then CHANGE_PERCENT % changed results (the
+#          rest hash-only heartbeats, then all full), then the cold case
+#          (hosts the controller has no results for yet).  Reports/s, p50/p99, the store's commits and
 #          changes (/metrics), yunguand's CPU per report.
 # summary  SUMMARY_HOSTS hosts on SUMMARY_SEGMENTS segments (4 per host)
 #          with realistic derived state (readiness-fill.py --state), then
@@ -133,18 +134,19 @@ say "workdir:     $WORKDIR ($fstype)"
 say "build:       CFLAGS = $(sed -n 's/^CFLAGS = //p' "$builddir/Makefile" 2>/dev/null)"
 say "load:        $(cat /proc/loadavg)"
 
-# ingest_run LABEL CHANGE_PERCENT: one wrk run of report.lua; prints figures.
+# ingest_run LABEL CHANGE_PERCENT COMPACT: one wrk run of report.lua
+# (COMPACT 1: hash-only heartbeats, 0: every report full); prints figures.
 ingest_run() {
-    local label=$1 change=$2 out=$WORKDIR/wrk-ingest-$1.txt
+    local label=$1 change=$2 compact=${3:-0} out=$WORKDIR/wrk-ingest-$1.txt
     local c0 j0 cpu0 load0
     c0=$(metric yunguan_store_commits_total)
     j0=$(metric yunguan_store_changes_total)
     cpu0=$(cpu_ms "$YG_PID")
     load0=$(loadavg)
-    say "\$ YG_TOKENS=$TOKENS YG_WRK_THREADS=$WRK_THREADS YG_CHANGE_PERCENT=$change \\"
+    say "\$ YG_TOKENS=$TOKENS YG_WRK_THREADS=$WRK_THREADS YG_CHANGE_PERCENT=$change YG_COMPACT=$compact YG_ASSUME_STORED=$compact \\"
     say "    wrk -t$WRK_THREADS -c$CONNECTIONS -d${INGEST_SECONDS}s --timeout $WRK_TIMEOUT --latency -s bench/report.lua $YG_URL"
     (cd "$srcdir" && YG_TOKENS=$TOKENS YG_WRK_THREADS=$WRK_THREADS YG_CHANGE_PERCENT=$change \
-        wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${INGEST_SECONDS}s" --timeout "$WRK_TIMEOUT" --latency \
+        YG_COMPACT=$compact YG_ASSUME_STORED=$compact wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${INGEST_SECONDS}s" --timeout "$WRK_TIMEOUT" --latency \
         -s bench/report.lua "$YG_URL") >"$out" 2>&1 || { cat "$out"; die "wrk failed"; }
     local load1
     load1=$(loadavg)
@@ -172,11 +174,15 @@ if [[ " $sections " == *" ingest "* ]]; then
     start_yunguand "$dir/yunguan.db"
     say "\$ $YUNGUAND --db $dir/yunguan.db --listen 127.0.0.1:0 &   # serves $YG_URL, heartbeat 10 s"
     # 5 s of the same first, not counted: SQLite's page cache, the heap.
-    (cd "$srcdir" && YG_TOKENS=$TOKENS YG_WRK_THREADS=$WRK_THREADS YG_CHANGE_PERCENT=0 \
+    (cd "$srcdir" && YG_TOKENS=$TOKENS YG_WRK_THREADS=$WRK_THREADS YG_CHANGE_PERCENT=0 YG_COMPACT=0 \
         wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d5s -s bench/report.lua "$YG_URL") >/dev/null 2>&1
     wait_idle
-    ingest_run heartbeats 0
-    ingest_run "$CHANGE_PERCENT%-changed" "$CHANGE_PERCENT"
+    # The order matters: each run starts with every host passing (as the
+    # one before left them) except the last, whose changes stay behind.
+    ingest_run heartbeats-hash-only 0 1
+    ingest_run heartbeats-full 0 0
+    ingest_run "$CHANGE_PERCENT%-changed-hash-only-heartbeats" "$CHANGE_PERCENT" 1
+    ingest_run "$CHANGE_PERCENT%-changed-full" "$CHANGE_PERCENT" 0
     stop_yunguand
     say "    rows changed by the runs: $(python3 -c "
 import sqlite3, sys
@@ -192,7 +198,7 @@ print(db.execute(\"SELECT count(*) FROM segment_history\").fetchone()[0], 'histo
     say "\$ bench/readiness-fill.py --db $dir/yunguan.db --hosts $INGEST_HOSTS --tokens $TOKENS --cold"
     python3 "$FILL" --db "$dir/yunguan.db" --hosts "$INGEST_HOSTS" --tokens "$TOKENS" --cold | sed 's/^/    /'
     start_yunguand "$dir/yunguan.db"
-    ingest_run cold 0
+    ingest_run cold 0 0
     stop_yunguand
     rm -rf "$dir"
 fi
