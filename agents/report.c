@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sha256.h"
 #include "util.h"
 
 #define TOKEN_MAX_BYTES 4096
@@ -16,6 +17,32 @@ json_t *report_build(const char *host, uint64_t seq, const char *generated_at, j
 {
     return json_pack("{s:s, s:I, s:s, s:O}", "host", host, "seq", (json_int_t) seq,
                      "generated_at", generated_at, "segments", segments);
+}
+
+void report_results_sha256(json_t *segments, char out[REPORT_SHA256_HEX_SIZE])
+{
+    _cleanup_free_ char *text = json_dumps(segments, JSON_COMPACT);
+    sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
+}
+
+char *report_full_body(const char *host, uint64_t seq, const char *generated_at, json_t *segments,
+                       const char *results_sha256)
+{
+    json_t *report = report_build(host, seq, generated_at, segments);
+    if (results_sha256)
+        json_object_set_new(report, "results_sha256", json_string(results_sha256));
+    char *text = json_dumps(report, JSON_COMPACT);
+    json_decref(report);
+    return text;
+}
+
+char *report_heartbeat_body(const char *host, uint64_t seq, const char *results_sha256)
+{
+    json_t *hb = json_pack("{s:s, s:I, s:s}", "host", host, "seq", (json_int_t) seq,
+                           "results_sha256", results_sha256);
+    char *text = json_dumps(hb, JSON_COMPACT);
+    json_decref(hb);
+    return text;
 }
 
 bool report_segments_pass(json_t *segments)
@@ -121,6 +148,10 @@ enum report_outcome report_post(struct http_client *c, const char *body, size_t 
                         ? (uint64_t) json_integer_value(last) : 0,
         .resync = json_is_true(json_object_get(answer, "resync")),
     };
+    /* Only a controller that knows hash-only heartbeats answers one. */
+    const char *stored = json_string_value(json_object_get(answer, "results_sha256"));
+    if (stored && strlen(stored) == REPORT_SHA256_HEX_SIZE - 1)
+        memcpy(a.results_sha256, stored, REPORT_SHA256_HEX_SIZE);
     json_decref(answer);
     *ret = a;
     return REPORT_OK;

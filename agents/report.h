@@ -18,6 +18,15 @@
 /* {"host", "seq", "generated_at", "segments": segments} (segments is
  * borrowed: its reference count is raised). */
 json_t *report_build(const char *host, uint64_t seq, const char *generated_at, json_t *segments);
+#define REPORT_SHA256_HEX_SIZE 65
+/* results_sha256 (doc/AGENT.md): SHA-256 hex of the compact JSON text of
+ * segments[], the agent's fingerprint of its evaluation. */
+void report_results_sha256(json_t *segments, char out[REPORT_SHA256_HEX_SIZE]);
+/* Report bodies as sent (compact JSON; the caller frees): a full report
+ * carrying RESULTS_SHA256 (NULL: none), and a hash-only heartbeat. */
+char *report_full_body(const char *host, uint64_t seq, const char *generated_at, json_t *segments,
+                       const char *results_sha256);
+char *report_heartbeat_body(const char *host, uint64_t seq, const char *results_sha256);
 /* Whether every segment in segments[] has status "pass" or "warn". */
 bool report_segments_pass(json_t *segments);
 
@@ -47,6 +56,9 @@ struct report_answer {
     bool applied;
     uint64_t last_seq;
     bool resync;
+    /* The hash the controller stored with the applied results, "" when it
+     * stored none (or does not know hash-only heartbeats). */
+    char results_sha256[REPORT_SHA256_HEX_SIZE];
 };
 
 /* POST /api/v1/agents/self/reports. */

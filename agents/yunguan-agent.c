@@ -77,6 +77,7 @@ struct agent {
     struct tasks_runner *tasks;         /* with a controller only */
     json_t *last_result;                /* segments[] of the last report made */
     json_t *last_spooled;               /* segments[] of the newest spooled report */
+    char acked_sha256[REPORT_SHA256_HEX_SIZE]; /* results the controller holds ("": unknown) */
     uint64_t stdout_seq;
     bool need_enroll, need_fetch;
     bool controller_failing;
@@ -451,13 +452,19 @@ static void emit_report(struct agent *a, json_t *segments)
                 a->opt.state_dir, strerror(-r));
         return;
     }
-    json_t *report = report_build(a->host, seq, ts, segments);
-    _cleanup_free_ char *body = json_dumps(report, JSON_COMPACT);
-    json_decref(report);
+    /* A hash-only heartbeat when the controller holds exactly these
+     * results (doc/AGENT.md, "Heartbeats"); never into the spool. */
+    char sha[REPORT_SHA256_HEX_SIZE];
+    report_results_sha256(segments, sha);
+    bool in_order = !spool_count(a->spool) && !a->need_enroll && !controller_blocked(a);
+    bool hash_only = in_order && streq(a->acked_sha256, sha);
+    a->acked_sha256[0] = '\0';    /* until an answer says it stored them */
+    _cleanup_free_ char *body = hash_only ? report_heartbeat_body(a->host, seq, sha)
+                                          : report_full_body(a->host, seq, ts, segments, sha);
     size_t len = strlen(body);
 
     /* In order: while older reports wait in the spool, this one joins them. */
-    if (spool_count(a->spool) || a->need_enroll || controller_blocked(a)) {
+    if (!in_order) {
         spool_report(a, seq, body, len, segments);
         return;
     }
@@ -467,15 +474,29 @@ static void emit_report(struct agent *a, json_t *segments)
     switch (o) {
     case REPORT_OK:
         controller_ok(a);
-        log_debug(LOG_DOMAIN, "report %" PRIu64 " sent (applied: %s)", seq, ans.applied ? "yes" : "no");
+        log_debug(LOG_DOMAIN, "%s %" PRIu64 " sent (applied: %s)", hash_only ? "heartbeat" : "report",
+                  seq, ans.applied ? "yes" : "no");
         handle_answer(a, seq, &ans);
+        if (ans.applied && !ans.resync && streq(ans.results_sha256, sha))
+            memcpy(a->acked_sha256, sha, sizeof sha);
+        else if (hash_only) {
+            /* The controller does not hold these results: the full report now. */
+            json_decref(a->last_result);
+            a->last_result = NULL;
+            a->debounce_at = now_ms();
+        }
         break;
     case REPORT_RETRY:
-        backoff(a, "sending a report", e);
-        spool_report(a, seq, body, len, segments);
-        break;
     case REPORT_AUTH:
-        handle_auth_failure(a, "sending a report", e);
+        if (o == REPORT_RETRY)
+            backoff(a, "sending a report", e);
+        else
+            handle_auth_failure(a, "sending a report", e);
+        if (hash_only) {
+            free(body);
+            body = report_full_body(a->host, seq, ts, segments, sha);
+            len = strlen(body);
+        }
         spool_report(a, seq, body, len, segments);
         break;
     case REPORT_REJECTED:

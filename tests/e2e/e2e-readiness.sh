@@ -546,6 +546,13 @@ check_eq "$seq_mismatch" "" "... each host's last applied seq (hosts.last_seq) e
 dup_answers=$(cat "$YG_TMP"/agent-hv*.log | grep -c 'applied: no')
 diag "reports the controller acknowledged without applying (already applied): $dup_answers"
 check_eq "$(cat "$YG_TMP"/agent-hv*.log | grep -c 'rejected')" 0 "... and it rejected no report"
+# Unchanged evaluations went as hash-only heartbeats (doc/AGENT.md), and
+# the controller applied them: every host has sent some by now.
+no_heartbeats=
+for h in $HOSTS; do
+    grep -q 'heartbeat [0-9]* sent (applied: yes)' "$YG_TMP/agent-$h.log" || no_heartbeats="$no_heartbeats $h"
+done
+check_eq "$no_heartbeats" "" "... unchanged evaluations went as hash-only heartbeats, applied"
 for h in $HOSTS; do start_agent "$h"; done
 
 # ---- (c) a waiver ----------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "checks.h"
 #include "desired.h"
 #include "report.h"
+#include "sha256.h"
 #include "snapshot.h"
 #include "spool.h"
 #include "util.h"
@@ -800,8 +801,33 @@ static void test_report_build(void **state)
     assert_int_equal(json_integer_value(json_object_get(r, "seq")), 42);
     assert_ptr_equal(json_object_get(r, "segments"), segs);
     assert_true(report_segments_pass(segs));
+    /* results_sha256: the SHA-256 of the compact text of segments[], in
+     * the full report's body; a heartbeat carries only seq and the hash. */
+    char sha[REPORT_SHA256_HEX_SIZE], expect[65];
+    report_results_sha256(segs, sha);
+    char *text = json_dumps(segs, JSON_COMPACT);
+    sha256_hex(text, strlen(text), expect);
+    free(text);
+    assert_string_equal(sha, expect);
+    char *body = report_full_body("hv01", 43, "2026-11-25T23:30:43.123Z", segs, sha);
+    json_t *parsed = json_loads(body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(parsed, "results_sha256")), sha);
+    assert_true(json_equal(json_object_get(parsed, "segments"), segs));
+    json_decref(parsed);
+    free(body);
+    body = report_heartbeat_body("hv01", 44, sha);
+    parsed = json_loads(body, 0, NULL);
+    assert_int_equal(json_object_size(parsed), 3);
+    assert_int_equal(json_integer_value(json_object_get(parsed, "seq")), 44);
+    assert_string_equal(json_string_value(json_object_get(parsed, "results_sha256")), sha);
+    json_decref(parsed);
+    free(body);
+
     json_array_append_new(segs, json_pack("{s:s, s:s}", "name", "c", "status", "fail"));
     assert_false(report_segments_pass(segs));
+    /* Another evaluation, another fingerprint. */
+    report_results_sha256(segs, expect);
+    assert_string_not_equal(sha, expect);
     json_decref(r);
     json_decref(segs);
 
