@@ -38,3 +38,9 @@ EXTRA_DIST += tests/e2e/e2e-segments.sh
 # network namespaces (root; skips, exit 77, without ip netns).
 TESTS += tests/e2e/e2e-readiness.sh
 EXTRA_DIST += tests/e2e/e2e-readiness.sh tests/e2e/netns-lib.sh
+
+# Playbook runs carried out by real agents in network namespaces: check,
+# apply, a rollback, an agent killed mid-task (root; skips, exit 77,
+# without ip netns or a yunguand with the playbook API).
+TESTS += tests/e2e/e2e-playbook-agent.sh
+EXTRA_DIST += tests/e2e/e2e-playbook-agent.sh
