@@ -90,3 +90,14 @@ tests_unit_test_playbook_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
 tests_unit_test_playbook_CFLAGS = $(agents_libagent_la_CFLAGS) $(CMOCKA_CFLAGS) $(YAML_CFLAGS)
 tests_unit_test_playbook_LDADD = agents/libagent.la $(CMOCKA_LIBS) $(JANSSON_LIBS)
 endif
+
+# controller/playbook-run.c: canary and batches, stop, timeouts, cancel,
+# repeated results, roles, render failures, restart.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-playbook-run
+TESTS += tests/unit/test-playbook-run
+tests_unit_test_playbook_run_SOURCES = tests/unit/test-playbook-run.c
+tests_unit_test_playbook_run_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
+tests_unit_test_playbook_run_CFLAGS = $(controller_libcontroller_la_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_playbook_run_LDADD = controller/libcontroller.la $(CMOCKA_LIBS)
+endif
