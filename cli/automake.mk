@@ -13,7 +13,8 @@ cli_yunguan_SOURCES = \
 	cli/cmd-audit.c \
 	cli/cmd-readiness.c \
 	cli/cmd-vm.c \
-	cli/cmd-segment.c
+	cli/cmd-segment.c \
+	cli/cmd-playbook.c
 cli_yunguan_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 cli_yunguan_LDADD = lib/libyunguan.la $(CURL_LIBS) $(JANSSON_LIBS) $(YAML_LIBS)
 

@@ -52,7 +52,8 @@ struct cli_group {
 };
 
 extern const struct cli_group cli_group_request, cli_group_quota, cli_group_token, cli_group_audit,
-    cli_group_segment, cli_group_progress, cli_group_host, cli_group_prefix, cli_group_vm;
+    cli_group_segment, cli_group_progress, cli_group_host, cli_group_prefix, cli_group_vm,
+    cli_group_playbook;
 
 /* The hypervisor commands of the host group (cmd-vm.c). */
 int cli_host_add_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);

@@ -20,6 +20,7 @@
 static const struct cli_group *const groups[] = {
     &cli_group_request, &cli_group_quota, &cli_group_token, &cli_group_audit,
     &cli_group_segment, &cli_group_progress, &cli_group_host, &cli_group_prefix, &cli_group_vm,
+    &cli_group_playbook,
 };
 
 /* One-word commands DESIGN.md names, as a group and command. */

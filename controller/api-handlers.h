@@ -72,6 +72,24 @@ void api_decommissions_decide(struct api_call *call, const struct api_route_args
 void api_lease_policy_get(struct api_call *call, const struct api_route_args *args);
 void api_lease_policy_put(struct api_call *call, const struct api_route_args *args);
 
+/* api-playbooks.c */
+void api_playbooks_list(struct api_call *call, const struct api_route_args *args);
+void api_playbooks_show(struct api_call *call, const struct api_route_args *args);
+void api_playbook_runs_create(struct api_call *call, const struct api_route_args *args);
+void api_playbook_runs_list(struct api_call *call, const struct api_route_args *args);
+void api_playbook_runs_show(struct api_call *call, const struct api_route_args *args);
+void api_playbook_runs_cancel(struct api_call *call, const struct api_route_args *args);
+void api_agents_tasks(struct api_call *call, const struct api_route_args *args);
+void api_agents_task_report(struct api_call *call, const struct api_route_args *args);
+/* The long-polls waiting for tasks, one set per server: made by
+ * api_start, answered by task_waiters_stop (before MHD stops). */
+struct task_waiters;
+struct task_waiters *task_waiters_new(void);
+void task_waiters_stop(struct task_waiters *w);
+void task_waiters_free(struct task_waiters *w);
+struct strbuf;
+void task_waiters_metrics(struct task_waiters *w, struct strbuf *out);
+
 /* api-metrics.c */
 void api_healthz(struct api_call *call, const struct api_route_args *args);
 void api_metrics(struct api_call *call, const struct api_route_args *args);

@@ -39,6 +39,7 @@ void api_metrics(struct api_call *call, const struct api_route_args *args)
                         "yunguan_store_changes_total %llu\n",
                   (unsigned long long) stats.commits, (unsigned long long) stats.jobs);
     vms_metrics(reader, &out);
+    task_waiters_metrics(api_call_task_waiters(call), &out);
     api_metrics_http(api_call_server(call), &out);
     api_reply_text(call, 200, "text/plain; version=0.0.4", strbuf_steal(&out));
 }

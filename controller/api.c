@@ -37,6 +37,7 @@ struct route {
 #define R_ADMIN ROLE_BIT(ROLE_ADMIN)
 #define R_AUDIT (ROLE_BIT(ROLE_ADMIN) | ROLE_BIT(ROLE_AUDITOR))
 #define R_NETOPS (ROLE_BIT(ROLE_ADMIN) | ROLE_BIT(ROLE_NETOPS))
+#define R_PLAYBOOK_RUNNERS (R_NETOPS | ROLE_BIT(ROLE_CLOUDOPS))
 
 /* Roles are enforced here for every endpoint; the lifecycle table narrows
  * them further per transition (who may approve, who may withdraw). */
@@ -91,6 +92,18 @@ static const struct route routes[] = {
     { "GET",    "/api/v1/segments/{name}/plan",    api_segments_plan,   R_READERS,         BODY_NONE },
     { "POST",   "/api/v1/prefixes/allocate",       api_prefixes_allocate, R_NETOPS,        BODY_JSON },
     { "GET",    "/api/v1/prefixes",                api_prefixes_list,   R_READERS,         BODY_NONE },
+    /* IPv6 migration playbooks (api-playbooks.c, doc/PLAYBOOKS.md); who may
+     * apply (netops, admin) and who only check (cloudops) is decided by
+     * controller/playbook-run.c from the run's mode. */
+    { "GET",    "/api/v1/playbooks",               api_playbooks_list,  R_READERS,         BODY_NONE },
+    { "GET",    "/api/v1/playbooks/{name}",        api_playbooks_show,  R_READERS,         BODY_NONE },
+    { "POST",   "/api/v1/playbook-runs",           api_playbook_runs_create, R_PLAYBOOK_RUNNERS, BODY_DOCUMENT },
+    { "GET",    "/api/v1/playbook-runs",           api_playbook_runs_list, R_READERS,      BODY_NONE },
+    { "GET",    "/api/v1/playbook-runs/{id}",      api_playbook_runs_show, R_READERS,      BODY_NONE },
+    { "POST",   "/api/v1/playbook-runs/{id}/cancel", api_playbook_runs_cancel, R_PLAYBOOK_RUNNERS, BODY_NONE },
+    { "GET",    "/api/v1/agents/self/tasks",       api_agents_tasks,    ROLE_BIT(ROLE_AGENT), BODY_NONE },
+    { "POST",   "/api/v1/agents/self/tasks/{id}/progress", api_agents_task_report, ROLE_BIT(ROLE_AGENT), BODY_DOCUMENT },
+    { "POST",   "/api/v1/agents/self/tasks/{id}/result",   api_agents_task_report, ROLE_BIT(ROLE_AGENT), BODY_DOCUMENT },
 };
 
 /* Latency histogram bounds, seconds. */
@@ -114,6 +127,9 @@ struct api_server {
     pthread_mutex_t owed_lock;
     pthread_cond_t owed_done;
     unsigned owed;
+
+    /* Agents long-polling for playbook tasks (api-playbooks.c). */
+    struct task_waiters *task_waiters;
 };
 
 /* RECEIVING → (PENDING: with the writer → COMMITTED: stored, answer not
@@ -133,6 +149,7 @@ struct api_call {
     bool body_too_large;
     _Atomic int phase;
     bool deferred;              /* counted in srv->owed */
+    bool suspended_again;       /* the handler or finish suspended it (again) */
     uint64_t started_usec;
 
     /* The answer. */
@@ -149,6 +166,12 @@ struct api_call {
 };
 
 struct store *api_call_store(struct api_call *call) { return call->srv->store; }
+struct task_waiters *api_call_task_waiters(struct api_call *call) { return call->srv->task_waiters; }
+
+const char *api_call_playbook_dir(struct api_call *call)
+{
+    return call->srv->cfg.playbook_dir ? call->srv->cfg.playbook_dir : PLAYBOOK_DIR;
+}
 struct api_server *api_call_server(struct api_call *call) { return call->srv; }
 const struct principal *api_call_principal(struct api_call *call) { return &call->principal; }
 
@@ -352,19 +375,41 @@ static void deferred_done(void *ctx, int result)
     MHD_resume_connection(call->conn);
 }
 
-void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish, void *ctx)
+/* The call's answer is owed from now on (once per call: a long-poll may
+ * suspend several times), and the connection is suspended. */
+static void call_suspend(struct api_call *call, api_finish_fn finish, void *ctx)
 {
-    call->run = run;
     call->finish = finish;
     call->ctx = ctx;
     atomic_store(&call->phase, CALL_PENDING);
-    call->deferred = true;
-    pthread_mutex_lock(&call->srv->owed_lock);
-    call->srv->owed++;
-    pthread_mutex_unlock(&call->srv->owed_lock);
-    /* Suspend before the writer can possibly resume us. */
+    call->suspended_again = true;
+    if (!call->deferred) {
+        call->deferred = true;
+        pthread_mutex_lock(&call->srv->owed_lock);
+        call->srv->owed++;
+        pthread_mutex_unlock(&call->srv->owed_lock);
+    }
     MHD_suspend_connection(call->conn);
+}
+
+void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish, void *ctx)
+{
+    call->run = run;
+    /* Suspend before the writer can possibly resume us. */
+    call_suspend(call, finish, ctx);
     store_submit(call->srv->store, deferred_run, deferred_done, call);
+}
+
+void api_suspend(struct api_call *call, api_finish_fn finish, void *ctx)
+{
+    call_suspend(call, finish, ctx);
+}
+
+void api_resume(struct api_call *call, int result)
+{
+    call->result = result;
+    atomic_store(&call->phase, CALL_COMMITTED);
+    MHD_resume_connection(call->conn);
 }
 
 static enum MHD_Result send_reply(struct api_call *call)
@@ -485,17 +530,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 api_reply_errorf(call, 413, "too_large", "the body is larger than the limit of %zu bytes",
                                  call->body_limit);
         } else {
+            call->suspended_again = false;
             call->route->handler(call, &call->args);
         }
         /* Handed to the writer: suspended, and answered once resumed.  Test
          * the flag, not the phase: the writer may have finished already. */
-        if (call->deferred)
+        if (call->suspended_again)
             return MHD_YES;
         atomic_store(&call->phase, CALL_FINISHED);
     } else if (phase == CALL_PENDING) {
         return MHD_YES;
     } else if (phase == CALL_COMMITTED) {
+        call->suspended_again = false;
         call->finish(call, call->ctx, call->result);
+        /* A long-poll that found nothing waits again (api_suspend/api_defer). */
+        if (call->suspended_again)
+            return MHD_YES;
         if (!call->reply)
             api_reply_errorf(call, 500, "internal", "the change could not be stored (error %d)",
                              call->result);
@@ -547,6 +597,7 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
     srv->cfg = *cfg;
     pthread_mutex_init(&srv->owed_lock, NULL);
     pthread_cond_init(&srv->owed_done, NULL);
+    srv->task_waiters = task_waiters_new();
 
     struct sockaddr_storage ss = { 0 };
     socklen_t sslen;
@@ -565,6 +616,7 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
         flags |= MHD_USE_IPv6;
     } else {
         *ret_errmsg = xasprintf("'%s' is not an IPv4 or IPv6 address to listen on", cfg->listen_address);
+        task_waiters_free(srv->task_waiters);
         free(srv);
         return -EINVAL;
     }
@@ -581,6 +633,7 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
     if (!srv->mhd) {
         *ret_errmsg = xasprintf("cannot listen on %s port %u (in use, or not allowed?)",
                                 cfg->listen_address, (unsigned) cfg->port);
+        task_waiters_free(srv->task_waiters);
         free(srv);
         return -EADDRINUSE;
     }
@@ -596,6 +649,9 @@ void api_stop(struct api_server *srv)
 {
     if (!srv)
         return;
+    /* Long-polls waiting for tasks are answered (no tasks) now: MHD must
+     * not be stopped with suspended connections. */
+    task_waiters_stop(srv->task_waiters);
     /* Changes the store has committed (or refused) are answered before the
      * connections are closed: a client must not see a reset for a write
      * that was stored.  Bounded, in case a client does not read. */
@@ -610,6 +666,7 @@ void api_stop(struct api_server *srv)
         log_warn(LOG_DOMAIN, "stopping with %u answers not delivered", srv->owed);
     pthread_mutex_unlock(&srv->owed_lock);
     MHD_stop_daemon(srv->mhd);
+    task_waiters_free(srv->task_waiters);
     pthread_mutex_destroy(&srv->owed_lock);
     pthread_cond_destroy(&srv->owed_done);
     free(srv);

@@ -26,7 +26,13 @@ struct api_config {
     unsigned threads;               /* HTTP threads */
     unsigned max_connections;
     size_t max_body_bytes;          /* request documents */
+    const char *playbook_dir;       /* installed playbooks; NULL: PLAYBOOK_DIR */
 };
+
+/* Where installed playbooks are found unless yunguand.yaml says otherwise. */
+#ifndef PLAYBOOK_DIR
+#define PLAYBOOK_DIR "/usr/share/yunguan/playbooks"
+#endif
 
 int api_start(const struct api_config *cfg, struct store *store, struct api_server **ret,
               char **ret_errmsg);
@@ -35,6 +41,8 @@ uint16_t api_bound_port(struct api_server *srv);
 
 /* For handlers (api-*.c). */
 struct store *api_call_store(struct api_call *call);
+const char *api_call_playbook_dir(struct api_call *call);
+struct task_waiters *api_call_task_waiters(struct api_call *call);
 struct store_conn *api_call_reader(struct api_call *call);
 const struct principal *api_call_principal(struct api_call *call);
 const char *api_call_query(struct api_call *call, const char *key);
@@ -58,6 +66,13 @@ void api_add_header(struct api_call *call, const char *name, const char *value);
  * is owned by the caller's handlers. */
 typedef void (*api_finish_fn)(struct api_call *call, void *ctx, int result);
 void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish, void *ctx);
+
+/* Suspend the call with no store job: someone else (a long-poll's wake-up
+ * or its timer) calls api_resume(CALL, RESULT) exactly once, from any
+ * thread, and FINISH then runs on an HTTP thread.  FINISH (here or after
+ * api_defer) may suspend the call again instead of replying. */
+void api_suspend(struct api_call *call, api_finish_fn finish, void *ctx);
+void api_resume(struct api_call *call, int result);
 
 /* Parse a positive id or a bounded integer query value. */
 bool api_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);

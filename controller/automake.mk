@@ -20,7 +20,7 @@ controller_libcontroller_la_SOURCES = \
 	controller/hosts.c controller/hosts.h controller/api-hosts.c \
 	controller/vms.c controller/vms.h controller/vms-priv.h controller/vms-engine.c \
 	controller/api-vms.c \
-	controller/playbook-run.c controller/playbook-run.h
+	controller/playbook-run.c controller/playbook-run.h controller/api-playbooks.c
 nodist_controller_libcontroller_la_SOURCES = controller/schema-sql.c
 controller_libcontroller_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
 controller_libcontroller_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) \

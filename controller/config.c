@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <yaml.h>
 
+#include "api.h"
+#include "playbook-run.h"
 #include "request.h"
 #include "util.h"
 
@@ -20,6 +22,9 @@ void yunguand_config_defaults(struct yunguand_config *cfg)
     cfg->max_body_bytes = REQUEST_MAX_BYTES;
     cfg->http_threads = 2;
     cfg->heartbeat_seconds = 10;
+    cfg->playbook_dir = xstrdup(PLAYBOOK_DIR);
+    cfg->playbook_batch_size = PLAYBOOK_BATCH_SIZE_DEFAULT;
+    cfg->playbook_host_timeout_seconds = PLAYBOOK_HOST_TIMEOUT_DEFAULT;
     vms_config_defaults(&cfg->vms);
 }
 
@@ -29,6 +34,7 @@ void yunguand_config_free(struct yunguand_config *cfg)
     free(cfg->listen_address);
     free(cfg->admin_token_file);
     free(cfg->log_level);
+    free(cfg->playbook_dir);
     free(cfg->vms.domain_type);
 }
 
@@ -117,6 +123,30 @@ int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct y
         } else if (streq(key, "log_level")) {
             free(cfg->log_level);
             cfg->log_level = xstrdup(val);
+        } else if (streq(key, "playbook_dir")) {
+            if (val[0] != '/') {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          "expected an absolute directory path, e.g. '/usr/share/yunguan/playbooks'");
+                r = -EINVAL;
+            } else {
+                free(cfg->playbook_dir);
+                cfg->playbook_dir = xstrdup(val);
+            }
+        } else if (streq(key, "playbook_batch_size") || streq(key, "playbook_host_timeout_seconds")) {
+            errno = 0;
+            unsigned long n = strtoul(val, &end, 10);
+            bool batch = streq(key, "playbook_batch_size");
+            unsigned long max = batch ? PLAYBOOK_BATCH_SIZE_MAX : 86400;
+            if (errno || *end || !*val || n < 1 || n > max) {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          batch ? "expected a number of hosts from 1 to 1000"
+                                                : "expected seconds from 1 to 86400");
+                r = -EINVAL;
+            } else if (batch) {
+                cfg->playbook_batch_size = (int) n;
+            } else {
+                cfg->playbook_host_timeout_seconds = (int) n;
+            }
         } else if (streq(key, "heartbeat_seconds")) {
             errno = 0;
             unsigned long n = strtoul(val, &end, 10);
@@ -197,7 +227,8 @@ int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct y
                                       "log_level, max_body_bytes, http_threads, heartbeat_seconds, "
                                       "vcpu_overcommit, shutdown_timeout_seconds, reconcile_seconds, "
                                       "decommission_approval, lease_notice_days, lease_grace_days, "
-                                      "domain_type and volume_size_override_mib");
+                                      "domain_type, volume_size_override_mib, playbook_dir, "
+                                      "playbook_batch_size and playbook_host_timeout_seconds");
             r = -EINVAL;
         }
     }

@@ -17,6 +17,9 @@ struct yunguand_config {
     size_t max_body_bytes;
     unsigned http_threads;
     int heartbeat_seconds;      /* agents report at least this often */
+    char *playbook_dir;         /* installed playbooks (doc/PLAYBOOKS.md) */
+    int playbook_batch_size;    /* hosts per apply batch after the canary */
+    int playbook_host_timeout_seconds;  /* silent longer: the host is 'unknown' */
     struct vms_config vms;      /* hypervisors, VMs, leases (vms.h) */
 };
 
@@ -27,7 +30,8 @@ void yunguand_config_free(struct yunguand_config *cfg);
 int yunguand_config_set_listen(struct yunguand_config *cfg, const char *text);
 
 /* Load the YAML file at PATH over CFG.  Keys: listen, database,
- * admin_token_file, log_level, max_body_bytes, http_threads.  Unknown keys
+ * admin_token_file, log_level, max_body_bytes, http_threads, playbook_dir,
+ * playbook_batch_size, playbook_host_timeout_seconds, ….  Unknown keys
  * and bad values are errors with file:line:column.  0 or -errno + error. */
 int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct yg_error **ret_error);
 

@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "config.h"
 #include "log.h"
+#include "playbook-run.h"
 #include "readiness.h"
 #include "store.h"
 #include "util.h"
@@ -38,7 +39,9 @@ static void usage(FILE *f)
         "                               http_threads, vcpu_overcommit,\n"
         "                               shutdown_timeout_seconds, reconcile_seconds,\n"
         "                               decommission_approval, lease_notice_days,\n"
-        "                               lease_grace_days, domain_type); flags override it\n"
+        "                               lease_grace_days, domain_type, playbook_dir,\n"
+        "                               playbook_batch_size,\n"
+        "                               playbook_host_timeout_seconds); flags override it\n"
         "  -d, --db PATH                SQLite database (default %s/lib/yunguan/yunguan.db)\n"
         "  -l, --listen ADDR:PORT       where to serve the API (default 127.0.0.1:8470;\n"
         "                               port 0 picks a free port and logs it)\n"
@@ -241,6 +244,7 @@ int main(int argc, char **argv)
     struct store *store = NULL;
     struct api_server *api = NULL;
     struct readiness_sweeper *sweeper = NULL;
+    struct playbook_sweeper *playbook_sweeper = NULL;
     struct vms_engine *engine = NULL;
     char *err = NULL;
     if (store_open(cfg.database, &store, &err) < 0) {
@@ -263,7 +267,9 @@ int main(int argc, char **argv)
         .threads = cfg.http_threads,
         .max_connections = 1024,
         .max_body_bytes = cfg.max_body_bytes,
+        .playbook_dir = cfg.playbook_dir,
     };
+    playbook_run_configure(cfg.playbook_batch_size, cfg.playbook_host_timeout_seconds);
     if (api_start(&api_cfg, store, &api, &err) < 0) {
         log_err(LOG_DOMAIN, "%s", err);
         goto out;
@@ -273,6 +279,9 @@ int main(int argc, char **argv)
              (unsigned) api_bound_port(api));
     readiness_set_heartbeat(cfg.heartbeat_seconds);
     sweeper = readiness_sweeper_start(store);
+    /* Playbook hosts silent past their deadline become 'unknown'; runs
+     * stored before a restart carry on from the store. */
+    playbook_sweeper = playbook_sweeper_start(store);
     notify_ready();
 
     for (;;) {
@@ -291,6 +300,7 @@ out:
     /* Finish the writes already accepted (their connections are resumed
      * and answered), then stop serving, then close the store. */
     readiness_sweeper_stop(sweeper);
+    playbook_sweeper_stop(playbook_sweeper);
     vms_engine_stop(engine);
     if (store)
         store_shutdown(store);

@@ -13,7 +13,8 @@ E2E_TESTS = \
 	tests/e2e/e2e-audit.sh \
 	tests/e2e/e2e-migrate.sh \
 	tests/e2e/e2e-daemon.sh \
-	tests/e2e/e2e-demo.sh
+	tests/e2e/e2e-demo.sh \
+	tests/e2e/e2e-playbook-api.sh
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) \
 	tests/e2e/lib.sh \
