@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "error.h"
+#include "playbook.h"
 #include "store.h"
 #include "util.h"
 

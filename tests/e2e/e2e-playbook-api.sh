@@ -196,9 +196,18 @@ check_status 404 "a host cannot report on another host's task (404)"
 T3=$(task_of hv03)
 check_eq "$(task_of hv04)" "" "hv04 waits for the next batch"
 
-# Restart the controller mid-run: the run carries on from the store.
+# Restart the controller mid-run: the run carries on from the store.  A
+# long-poll waiting when it stops is answered (no tasks), not cut off.
+poll hv05 50 "$YG_TMP/poll-hv05" &
+poll_pid=$!
+yg_track $poll_pid
+check "hv05's long-poll waits" yg_wait_for 10 polls_waiting_is 1
 yg_daemon_stop
 check_eq "$yg_daemon_status" 0 "yunguand stops cleanly mid-run"
+wait $poll_pid
+yg_untrack $poll_pid
+check_eq "$(cat "$YG_TMP/poll-hv05.status") $(jq -c .tasks "$YG_TMP/poll-hv05")" "200 []" \
+    "... and the waiting long-poll was answered with no tasks before it stopped"
 start || { not_ok "yunguand restarts"; yg_finish; }
 ok "yunguand restarts on the same database"
 result hv02 "$T2" succeeded
