@@ -85,6 +85,14 @@ for h in hv01 hv02 hv03 hv04 hv05 hv09; do
 done
 check_match "${AGENT[hv05]}" '^yg_' "each host's agent enrolls and gets its token"
 
+# ---- offline validation ----
+yg "" playbook validate "$YG_TMP/playbooks/enable-dual-stack.yaml"
+check_rc 0 "'playbook validate' accepts the playbook, without the controller"
+sed 's/action: address.add/action: address.ad/' "$YG_TMP/playbooks/enable-dual-stack.yaml" >"$YG_TMP/bad.yaml"
+yg "" playbook validate "$YG_TMP/bad.yaml"
+check_rc 1 "... and refuses one with an unknown action (exit 1)"
+check_match "$(cat "$YG_ERR")" 'bad\.yaml:11:[0-9]+: steps\[1\]\.action' "... naming FILE:LINE:COLUMN and the path"
+
 # ---- the installed playbooks ----
 yg "$AUDITOR" --json playbook list
 check_rc 0 "an auditor lists the installed playbooks"
