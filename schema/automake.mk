@@ -15,3 +15,8 @@ CLEANFILES += controller/schema-sql.c
 # JSON Schema of request files, for editors (yaml-language-server, VS Code);
 # lib/request.c is the authority.
 dist_pkgdata_DATA += schema/request.schema.json
+
+# JSON Schema of playbooks (doc/PLAYBOOKS.md), for editors; lib/playbook.c is
+# the authority.  tests/golden/playbook-schema.sh checks the shipped
+# playbooks against it.
+dist_pkgdata_DATA += schema/playbook.schema.json

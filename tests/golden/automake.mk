@@ -249,6 +249,10 @@ tests_golden_golden_playbooks_SOURCES = tests/golden/golden-playbooks.c \
 	tests/golden/golden.c tests/golden/golden.h
 tests_golden_golden_playbooks_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 tests_golden_golden_playbooks_LDADD = lib/libyunguan.la $(JANSSON_LIBS) $(YAML_LIBS)
+# schema/playbook.schema.json against the shipped playbooks and cases.
+TESTS += tests/golden/playbook-schema.sh
+EXTRA_DIST += tests/golden/playbook-schema.sh
+
 # The playbook cases and the shipped playbooks' expected JSON.
 EXTRA_DIST += \
 	tests/golden/playbooks/agent-rules.err \
