@@ -212,3 +212,59 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/report/waived-host-segment.json \
 	tests/fuzz/corpus/report/whitespace-only.json \
 	tests/fuzz/corpus/report/wrong-types.json
+
+# The playbook loader and renderer (lib/playbook.c); every rendered step must
+# pass the agent's own parser (agents/steps.c): run-fuzz.sh 60 playbook.
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-playbook
+tests_fuzz_fuzz_playbook_SOURCES = tests/fuzz/fuzz-playbook.c
+tests_fuzz_fuzz_playbook_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+else
+check_PROGRAMS += tests/fuzz/fuzz-playbook
+TESTS += tests/fuzz/fuzz-playbook
+tests_fuzz_fuzz_playbook_SOURCES = tests/fuzz/fuzz-playbook.c tests/fuzz/fuzz-main.c
+endif
+tests_fuzz_fuzz_playbook_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
+tests_fuzz_fuzz_playbook_CFLAGS = $(agents_libagent_la_CFLAGS) $(YAML_CFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus/playbook"'
+tests_fuzz_fuzz_playbook_LDADD = agents/libagent.la $(JANSSON_LIBS)
+EXTRA_DIST += tests/fuzz/playbook.dict
+EXTRA_DIST += \
+	tests/fuzz/corpus/playbook/agent-rules.yaml \
+	tests/fuzz/corpus/playbook/anchor-alias.yaml \
+	tests/fuzz/corpus/playbook/bad-arg-type.yaml \
+	tests/fuzz/corpus/playbook/bad-metadata-name.yaml \
+	tests/fuzz/corpus/playbook/check-run-rules.yaml \
+	tests/fuzz/corpus/playbook/duplicate-key.yaml \
+	tests/fuzz/corpus/playbook/empty-document.yaml \
+	tests/fuzz/corpus/playbook/empty-steps.yaml \
+	tests/fuzz/corpus/playbook/invalid-utf8.yaml \
+	tests/fuzz/corpus/playbook/missing-required-arg.yaml \
+	tests/fuzz/corpus/playbook/missing-top-level.yaml \
+	tests/fuzz/corpus/playbook/param-bad-default.yaml \
+	tests/fuzz/corpus/playbook/param-unknown-type.yaml \
+	tests/fuzz/corpus/playbook/route-family.yaml \
+	tests/fuzz/corpus/playbook/sample-accept-ra-with-forwarding.yaml \
+	tests/fuzz/corpus/playbook/sample-disable-ipv6.yaml \
+	tests/fuzz/corpus/playbook/sample-enable-dual-stack.yaml \
+	tests/fuzz/corpus/playbook/sample-fix-default-route.yaml \
+	tests/fuzz/corpus/playbook/sysctl-key-dotdot.yaml \
+	tests/fuzz/corpus/playbook/sysctl-key-kernel.yaml \
+	tests/fuzz/corpus/playbook/sysctl-key-net-core.yaml \
+	tests/fuzz/corpus/playbook/sysctl-key-templated.yaml \
+	tests/fuzz/corpus/playbook/template-malformed.yaml \
+	tests/fuzz/corpus/playbook/template-outside-args.yaml \
+	tests/fuzz/corpus/playbook/template-unknown-variable.yaml \
+	tests/fuzz/corpus/playbook/template-unquoted.yaml \
+	tests/fuzz/corpus/playbook/too-many-steps.yaml \
+	tests/fuzz/corpus/playbook/unknown-action.yaml \
+	tests/fuzz/corpus/playbook/unknown-arg.yaml \
+	tests/fuzz/corpus/playbook/valid-doc-example.yaml \
+	tests/fuzz/corpus/playbook/valid-every-action.yaml \
+	tests/fuzz/corpus/playbook/valid-json.input.json \
+	tests/fuzz/corpus/playbook/valid-param-when.yaml \
+	tests/fuzz/corpus/playbook/valid-required-param.yaml \
+	tests/fuzz/corpus/playbook/verify-bad.yaml \
+	tests/fuzz/corpus/playbook/when-both.yaml \
+	tests/fuzz/corpus/playbook/when-param.yaml \
+	tests/fuzz/corpus/playbook/wrong-api-version-and-kind.yaml
