@@ -32,7 +32,8 @@
 #define KIND "Playbook"
 #define PLAYBOOK_MAX_NODES 4096
 #define PLAYBOOK_MAX_DEPTH 16
-#define DEFAULT_TIMEOUT_MS "10000"
+#define DEFAULT_TIMEOUT_MS "10000"          /* check.run, wait.for (as the agent) */
+#define DEFAULT_VERIFY_TIMEOUT_MS "5000"    /* verify (as the agent) */
 #define STRING_MAX_CHARS 255
 #define SYSCTL_VALUE_MAX 64
 #define STEP_NAME_MAX_CHARS 100
@@ -134,6 +135,7 @@ static const struct field_spec route_remove_args[] = {
     { "via", K(VT_ADDRESS), false, NULL, false },
     { "interface", K(VT_IFNAME), false, NULL, true },
     { "metric", KINT(0, UINT32_MAX), false, NULL, false },
+    { "table", KINT(1, UINT32_MAX), false, NULL, false },
 };
 static const struct field_spec link_set_mtu_args[] = {
     { "interface", K(VT_IFNAME), false, NULL, true },
@@ -158,7 +160,7 @@ static const struct field_spec verify_fields[] = {
     { "check", K(VT_CHECK), false, NULL, false },
     { "expect", KENUM(expect_choices), true, NULL, false },
     { "reason", K(VT_REASON), false, NULL, false },
-    { "timeout_ms", KINT(0, PLAYBOOK_MAX_WAIT_MS), false, DEFAULT_TIMEOUT_MS, false },
+    { "timeout_ms", KINT(0, PLAYBOOK_MAX_WAIT_MS), false, DEFAULT_VERIFY_TIMEOUT_MS, false },
 };
 static const struct field_spec when_check_fields[] = {
     { "check", K(VT_CHECK), true, NULL, false },
@@ -1684,7 +1686,8 @@ static void render_params(struct render *c)
     const char **names = xcalloc(pb->n_params + 1, sizeof *names);
     for (size_t i = 0; i < pb->n_params; i++)
         names[i] = pb->params[i].name;
-    for (size_t g = 0; g < v->n_params; g++) {
+    size_t n_given = v->param_names && v->param_values ? v->n_params : 0;
+    for (size_t g = 0; g < n_given; g++) {
         const char *name = v->param_names[g], *value = v->param_values[g];
         if (!name)
             continue;
@@ -1729,7 +1732,7 @@ static void render_params(struct render *c)
     }
     for (size_t i = 0; i < pb->n_params; i++) {
         bool given = false;
-        for (size_t g = 0; g < v->n_params && !given; g++)
+        for (size_t g = 0; g < n_given && !given; g++)
             given = v->param_names[g] && streq(v->param_names[g], pb->params[i].name);
         if (given)
             continue;
