@@ -1333,14 +1333,14 @@ static void load_params(struct yamldoc *d, const struct yamldoc_node *n, struct 
             _cleanup_free_ char *p_desc = yamldoc_path_key(path, "description", 11);
             if (!get_param_type(d, pv[PARAM_TYPE], p_type, &type))
                 continue;
-            if (pv[PARAM_DEFAULT] &&
-                !get_literal(d, pv[PARAM_DEFAULT], p_def, &param_types[type].kind, false,
-                             &p->def, &p->def_value))
-                continue;
-            if (pv[PARAM_DESCRIPTION] &&
-                !get_text(d, pv[PARAM_DESCRIPTION], p_desc, DESCRIPTION_MAX_CHARS,
-                          DESCRIPTION_MAX_CHARS * 4, "a description", &p->description))
-                continue;
+            /* A bad default or description is reported; the parameter stays
+             * declared, so templates naming it are not reported as well. */
+            if (pv[PARAM_DEFAULT])
+                get_literal(d, pv[PARAM_DEFAULT], p_def, &param_types[type].kind, false,
+                            &p->def, &p->def_value);
+            if (pv[PARAM_DESCRIPTION])
+                get_text(d, pv[PARAM_DESCRIPTION], p_desc, DESCRIPTION_MAX_CHARS,
+                         DESCRIPTION_MAX_CHARS * 4, "a description", &p->description);
         }
         p->name = xstrndup(k->text, k->len);
         p->type = type;

@@ -239,6 +239,7 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/playbook/empty-document.yaml \
 	tests/fuzz/corpus/playbook/empty-steps.yaml \
 	tests/fuzz/corpus/playbook/invalid-utf8.yaml \
+	tests/fuzz/corpus/playbook/leak-param-description-after-default.yaml \
 	tests/fuzz/corpus/playbook/missing-required-arg.yaml \
 	tests/fuzz/corpus/playbook/missing-top-level.yaml \
 	tests/fuzz/corpus/playbook/param-bad-default.yaml \
