@@ -125,6 +125,44 @@ hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$daemon/status")
 warm=$(sed -n 's/.*evaluated 1 segment(s) in \([0-9.]*\) ms (snapshot \([0-9.]*\) ms.*checks \([0-9.]*\) ms).*/\1 \2 \3/p' \
        "$tmp/daemon.err" | tail -1)
 
+kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; daemon=
+
+# The same daemon as in production: with a controller (here a closed port,
+# so reports go to the spool), libcurl is initialised and the playbook task
+# thread runs.  What its resident memory consists of, from smaps.
+mkdir -p "$tmp/ctl"
+echo yg_bench_agent_token >"$tmp/ctl/agent.token"
+chmod 600 "$tmp/ctl/agent.token"
+ip netns exec "$NS" "$AGENT" --controller http://127.0.0.1:9 --segments-file "$tmp/segments.json" \
+    --state-dir "$tmp/ctl" --log-level debug 2>"$tmp/ctl.err" &
+daemon=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q 'evaluated 1 segment' "$tmp/ctl.err"; do sleep 0.1; i=$((i + 1)); done
+sleep 1
+ctl_rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon/status")
+ctl_anon=$(awk '/^RssAnon/ { print $2 }' "/proc/$daemon/status")
+ctl_file=$(awk '/^RssFile/ { print $2 }' "/proc/$daemon/status")
+# kB per mapping: [heap], [anon], the agent, libc, libnl, and libcurl with
+# everything it pulls in (the rest of the shared libraries).
+ctl_parts=$(awk '
+    /^[0-9a-f]+-[0-9a-f]+ / { n = $6; if (n == "") n = "[anon]"; next }
+    /^Rss:/ {
+        if (n ~ /yunguan-agent/) k = "agent"
+        else if (n ~ /\/libc\.so/) k = "libc"
+        else if (n ~ /libnl/) k = "libnl"
+        else if (n ~ /libjansson/) k = "jansson"
+        else if (n ~ /ld-linux/) k = "ldso"
+        else if (n ~ /^\//) k = "curl"
+        else if (n == "[heap]") k = "heap"
+        else k = "anon"
+        part[k] += $2
+    }
+    END {
+        printf "heap %d, other anonymous %d, libcurl with the libraries it pulls in %d, libc %d, libnl %d, jansson %d, ld.so %d, the agent %d\n",
+            part["heap"], part["anon"], part["curl"], part["libc"], part["libnl"], part["jansson"], part["ldso"], part["agent"]
+    }' "/proc/$daemon/smaps")
+kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; daemon=
+
 echo "yunguan-agent benchmark: $n_addr addresses, $n_route4 IPv4 + $n_route6 IPv6 routes (all tables) in one namespace; median of $RUNS runs"
 echo "  agent --once, whole process (netlink dumps + sysctls + sock_diag + checks + JSON): $(ms "$(median <"$tmp/t-agent")") ms"
 echo "  agent --once, evaluation inside it (snapshot + checks):                          $(median <"$tmp/t-eval") ms"
@@ -132,5 +170,7 @@ echo "  ip -j addr + ip -j route + ip -j -6 route (three processes, JSON out):  
 echo "  (both include entering the namespace: 'ip netns exec NS true' takes $(ms "$(median <"$tmp/t-base")") ms)"
 set -- $warm
 echo "  daemon, one evaluation after a change (warm caches): ${1:-?} ms (snapshot ${2:-?} ms, checks ${3:-?} ms)"
-echo "  daemon memory: VmRSS ${rss:-?} kB, VmHWM ${hwm:-?} kB"
+echo "  daemon memory, reports to stdout: VmRSS ${rss:-?} kB, VmHWM ${hwm:-?} kB"
+echo "  daemon memory, with a controller (libcurl initialised, task thread): VmRSS ${ctl_rss:-?} kB (anonymous ${ctl_anon:-?}, files ${ctl_file:-?})"
+echo "    by mapping (kB): ${ctl_parts:-?}"
 echo "  report status: $(sed -n 's/.*"status": "\([a-z]*\)".*/\1/p' "$tmp/once.json" | head -1)"

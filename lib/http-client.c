@@ -2,6 +2,7 @@
 #include "http-client.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -22,8 +23,23 @@ struct http_client {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result;
 
+/* libcurl initialises libssh2 (for scp:// and sftp://), and libssh2 then
+ * initialises OpenSSL's libcrypto: 1.3 MB of the agent's resident memory
+ * for protocols we never use (TLS is GnuTLS's, initialised apart).
+ * libssh2_init() counts its callers and sets up crypto only for the first,
+ * so a first call that asks for no crypto (LIBSSH2_INIT_NO_CRYPTO, 1 in
+ * libssh2.h) leaves it out.  Looked up at run time: libcurl may be built
+ * without libssh2, and then there is nothing to do. */
+static void libssh2_skip_crypto(void)
+{
+    int (*ssh2_init)(int flags) = (int (*)(int)) dlsym(RTLD_DEFAULT, "libssh2_init");
+    if (ssh2_init)
+        (void) ssh2_init(1 /* LIBSSH2_INIT_NO_CRYPTO */);
+}
+
 static void curl_init_once(void)
 {
+    libssh2_skip_crypto();
     curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
