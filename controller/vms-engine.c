@@ -281,9 +281,20 @@ static void run_step(struct vms_engine *e, virConnectPtr conn, const char *pool,
         free(err);
 }
 
+static int advance_items(struct store_txn *txn, struct step_batch *b);
+
+/* The batch's outcomes and next steps; each request whose VMs changed
+ * is checked once (activate, fail, close) at the end of the job. */
 static int advance_run(struct store_txn *txn, void *ctx)
 {
-    struct step_batch *b = ctx;
+    vms_defer_request_checks();
+    int r = advance_items(txn, ctx);
+    int r2 = vms_run_deferred_request_checks(txn, r == 0);
+    return r < 0 ? r : r2;
+}
+
+static int advance_items(struct store_txn *txn, struct step_batch *b)
+{
     struct store_conn *conn = store_txn_conn(txn);
     const struct principal *sys = vms_system_principal();
     for (size_t i = 0; i < b->n; i++) {
@@ -1012,7 +1023,10 @@ void vms_metrics(struct store_conn *conn, struct strbuf *out)
 
 static int place_run(struct store_txn *txn, void *ctx)
 {
-    return vms_place_pending(txn);
+    vms_defer_request_checks();
+    int r = vms_place_pending(txn);
+    int r2 = vms_run_deferred_request_checks(txn, r == 0);
+    return r < 0 ? r : r2;
 }
 
 static int lease_run(struct store_txn *txn, void *ctx)

@@ -2,6 +2,7 @@
 #ifndef YG_VMS_PRIV_H
 #define YG_VMS_PRIV_H 1
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -21,6 +22,12 @@ const struct principal *vms_system_principal(void);
 int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
                const char *step, const char *error, const char *audit_action, json_t *extra);
 int vms_set_step(struct store_txn *txn, int64_t id, const char *step);
+/* Between these two (in one job), vms_change() notes which requests'
+ * VMs changed and checks each request once at the end, not once per VM
+ * (a batch moves many VMs of the same requests).  RUN false: forget them
+ * (the job failed). */
+void vms_defer_request_checks(void);
+int vms_run_deferred_request_checks(struct store_txn *txn, bool run);
 /* Reclaim record, addresses released, state decommissioned.
  * WIPE_OVERRIDE: the wipe method when nothing was built (else the VM's). */
 int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wipe_override);

@@ -233,6 +233,47 @@ int vms_request_check(struct store_txn *txn, int64_t request_id)
     return r;
 }
 
+/* Request checks put off to the end of a job (writer thread only). */
+static _Thread_local bool checks_deferred;
+static _Thread_local int64_t *deferred_requests;
+static _Thread_local size_t n_deferred, cap_deferred;
+
+void vms_defer_request_checks(void)
+{
+    checks_deferred = true;
+    n_deferred = 0;
+}
+
+int vms_run_deferred_request_checks(struct store_txn *txn, bool run)
+{
+    checks_deferred = false;
+    int r = 0;
+    for (size_t i = 0; run && i < n_deferred && r == 0; i++)
+        r = vms_request_check(txn, deferred_requests[i]);
+    n_deferred = 0;
+    if (cap_deferred > 256) {
+        free(deferred_requests);
+        deferred_requests = NULL;
+        cap_deferred = 0;
+    }
+    return r;
+}
+
+static int request_changed(struct store_txn *txn, int64_t request_id)
+{
+    if (!checks_deferred)
+        return vms_request_check(txn, request_id);
+    for (size_t i = 0; i < n_deferred; i++)
+        if (deferred_requests[i] == request_id)
+            return 0;
+    if (n_deferred == cap_deferred) {
+        cap_deferred = cap_deferred ? 2 * cap_deferred : 16;
+        deferred_requests = xrealloc(deferred_requests, cap_deferred * sizeof *deferred_requests);
+    }
+    deferred_requests[n_deferred++] = request_id;
+    return 0;
+}
+
 int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
                const char *step, const char *error, const char *audit_action, json_t *extra)
 {
@@ -289,7 +330,7 @@ int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, en
     json_decref(after);
     if (r < 0)
         return r;
-    return (int) to != from ? vms_request_check(txn, request_id) : 0;
+    return (int) to != from ? request_changed(txn, request_id) : 0;
 }
 
 /* ---- creation at approval ---- */
