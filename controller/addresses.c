@@ -182,7 +182,8 @@ int addresses_pool_load(struct store_conn *conn, int64_t segment_id, struct addr
 static void pool_add(struct ip_addr **used, size_t *n, const struct ip_addr *a)
 {
     size_t at = lower_bound(*used, *n, a);
-    *used = xrealloc(*used, (*n + 1) * sizeof **used);
+    if ((*n & (*n - 1)) == 0 || *n < 16)          /* capacity as in collect() */
+        *used = xrealloc(*used, (*n < 16 ? 16 : 2 * *n) * sizeof **used);
     memmove(&(*used)[at + 1], &(*used)[at], (*n - at) * sizeof **used);
     (*used)[at] = *a;
     (*n)++;
