@@ -350,6 +350,31 @@ void hv_wait_event(uint64_t gen, int ms)
     wait_event(gen, ms);
 }
 
+#define FORCE_OFF_THREADS 4
+
+struct force_off {
+    virDomainPtr *d;
+    const char *const *names;
+    size_t n;
+    bool *forced;
+    char **errors;
+    int *results;
+    atomic_size_t next;
+};
+
+static void *force_off_main(void *arg)
+{
+    struct force_off *f = arg;
+    for (size_t i; (i = atomic_fetch_add(&f->next, 1)) < f->n;) {
+        if (!f->d[i] || virDomainIsActive(f->d[i]) != 1)
+            continue;
+        f->forced[i] = true;
+        if (virDomainDestroy(f->d[i]) < 0 && virDomainIsActive(f->d[i]) == 1)
+            f->results[i] = fail(&f->errors[i], "cannot force domain '%s' off", f->names[i]);
+    }
+    return NULL;
+}
+
 int hv_domains_shutdown(virConnectPtr conn, const char *const *names, size_t n, int timeout_ms,
                         bool *ret_forced, char **ret_errors)
 {
@@ -381,17 +406,30 @@ int hv_domains_shutdown(virConnectPtr conn, const char *const *names, size_t n, 
         wait_event(gen, SHUTDOWN_POLL_MS);
         gen = event_gen();
     }
-    /* The guests that did not answer ACPI in time are forced off. */
+    /* The guests that did not answer ACPI in time are forced off, side by
+     * side: a destroy can take seconds (QEMU's exit), and the batch's
+     * domains do not wait for each other. */
+    struct force_off f = { .d = d, .names = names, .n = n, .forced = ret_forced, .errors = ret_errors,
+                           .results = xcalloc(n ? n : 1, sizeof *f.results) };
+    size_t n_on = 0;
+    for (size_t i = 0; i < n; i++)
+        if (d[i] && virDomainIsActive(d[i]) == 1)
+            n_on++;
+    pthread_t threads[FORCE_OFF_THREADS];
+    size_t started = 0;
+    for (size_t k = 1; k < FORCE_OFF_THREADS && k < n_on; k++)
+        if (pthread_create(&threads[started], NULL, force_off_main, &f) == 0)
+            started++;
+    force_off_main(&f);
+    for (size_t k = 0; k < started; k++)
+        pthread_join(threads[k], NULL);
     for (size_t i = 0; i < n; i++) {
-        if (!d[i])
-            continue;
-        if (virDomainIsActive(d[i]) == 1) {
-            ret_forced[i] = true;
-            if (virDomainDestroy(d[i]) < 0 && virDomainIsActive(d[i]) == 1)
-                worst = fail(&ret_errors[i], "cannot force domain '%s' off", names[i]);
-        }
-        virDomainFree(d[i]);
+        if (f.results[i] < 0)
+            worst = f.results[i];
+        if (d[i])
+            virDomainFree(d[i]);
     }
+    free(f.results);
     free(d);
     return worst;
 }

@@ -104,7 +104,8 @@ int hv_domain_start(virConnectPtr conn, const char *name, char **ret_error);
 int hv_domain_shutdown(virConnectPtr conn, const char *name, int timeout_ms, bool *ret_forced,
                        char **ret_error);
 /* The same for N domains at once: every one gets its ACPI request first,
- * then they share one wait.  ret_forced[i] and ret_errors[i] (to free) per
+ * then they share one wait, then those still running are forced off on
+ * up to 4 threads at once.  ret_forced[i] and ret_errors[i] (to free) per
  * domain; returns the worst result. */
 int hv_domains_shutdown(virConnectPtr conn, const char *const *names, size_t n, int timeout_ms,
                         bool *ret_forced, char **ret_errors);
