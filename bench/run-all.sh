@@ -6,10 +6,13 @@
 #
 #   bench/run-all.sh [SECTION...]
 #
-# SECTIONS: sqlite mhd submit list readiness (default: all, in that order;
-# "list" also measures submissions into a store that already holds
+# SECTIONS: sqlite mhd submit list readiness vms (default: all, in that
+# order; "list" also measures submissions into a store that already holds
 # FILL_COUNT requests; "readiness" runs bench/bench-readiness.sh, agent
-# reports and segment summaries, with its own environment variables).
+# reports and segment summaries, with its own environment variables; "vms"
+# runs bench-vms: the full VM loop on libvirt's test driver VMS_RUNS times
+# and one reconcile of 10,000 domains; "vms-qemu", never by default, runs
+# bench/bench-vms-qemu.sh on a real libvirtd with QEMU, as root).
 #
 # Environment (all optional):
 #   WORKDIR         where databases and logs go; must be on a real disk, not
@@ -20,6 +23,7 @@
 #   LIST_SECONDS    wrk duration per list query and connection count (default 10)
 #   FILL_COUNT      requests in the store for the list benchmark (default 100000)
 #   CONNECTIONS     wrk connections (default 32); WRK_THREADS (default 2)
+#   VMS             VMs in the loop (default 1000); VMS_RUNS (default 3)
 #   NO_BUILD=1      do not run configure/make
 set -euo pipefail
 
@@ -34,7 +38,9 @@ WRK_THREADS=${WRK_THREADS:-2}
 # A slow answer is a latency to report, not a socket error: wrk's default
 # timeout (2 s) would drop it from the distribution.
 WRK_TIMEOUT=${WRK_TIMEOUT:-30s}
-sections=${*:-sqlite mhd submit list readiness}
+VMS=${VMS:-1000}
+VMS_RUNS=${VMS_RUNS:-3}
+sections=${*:-sqlite mhd submit list readiness vms}
 
 say() { printf '%s\n' "$*"; }
 section() { printf '\n== %s\n' "$*"; }
@@ -305,6 +311,23 @@ if [[ " $sections " == *" readiness "* ]]; then
         "$here/bench-readiness.sh" || say "bench-readiness.sh failed"
 fi
 
+# ---- 5: VMs through libvirt (issue 4) ----------------------------------------
+if [[ " $sections " == *" vms "* ]]; then
+    section "VMs: the full loop on libvirt's test driver, $VMS VMs, $VMS_RUNS runs (bench-vms)"
+    say "(CPU time per VM is the figure to compare on a shared machine; wall figures need a low load average)"
+    for i in $(seq 1 "$VMS_RUNS"); do
+        say "-- run $i, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+        run env WORKDIR="$WORKDIR" "$BENCH/bench-vms" loop "$VMS" | tee "$WORKDIR/vms-loop-$i.txt"
+        FIG[vms-$i]=$(awk '/whole loop: +[0-9.]+x wall/ { print $3 " wall, " $5 " CPU" }' "$WORKDIR/vms-loop-$i.txt")
+    done
+    section "VMs: one reconcile of 10,000 domains on 4 test-driver hosts"
+    run env WORKDIR="$WORKDIR" "$BENCH/bench-vms" reconcile 10000
+fi
+if [[ " $sections " == *" vms-qemu "* ]]; then
+    section "VMs on a real libvirtd with QEMU (bench/bench-vms-qemu.sh 10)"
+    run "$here/bench-vms-qemu.sh" 10 || say "bench-vms-qemu.sh failed"
+fi
+
 # ---- summary -------------------------------------------------------------
 section "summary"
 [ -n "${FIG[submit-empty]:-}" ] && say "submissions, empty store:        ${FIG[submit-empty]}"
@@ -317,6 +340,9 @@ if [ -n "${RPS[submit-empty]:-}" ]; then
         [ -n "${RPS[$k]:-}" ] && say "submissions / $k: $(awk -v a="${RPS[submit-empty]}" -v b="${RPS[$k]}" 'BEGIN { printf "%.3f", a / b }')"
     done
 fi
+for i in $(seq 1 "$VMS_RUNS"); do
+    [ -n "${FIG[vms-$i]:-}" ] && say "VM loop ($VMS VMs), controller / direct, run $i: ${FIG[vms-$i]}"
+done
 if [ -n "${LIST_ROWS+x}" ]; then
     for r in "${LIST_ROWS[@]}"; do say "list $r"; done
 fi
