@@ -182,41 +182,59 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, i));
 }
 
-static int vm_detail_load(struct store *store, int64_t id, struct vm_detail *d)
+/* The details of a batch's VMs, in one query (one pass over the pages a
+ * reader has to read again after each commit).  LOADED[i] for the VMs
+ * found. */
+static int vm_details_load(struct store *store, const struct step_batch *b, struct vm_detail *details,
+                           bool *loaded)
 {
     struct store_conn *conn = store_reader(store);
     if (!conn)
         return -EIO;
     sqlite3_stmt *st = store_stmt(conn,
         "SELECT v.state, v.step, v.domain_name, v.domain_uuid, v.volume, v.mac, v.vcpus, v.memory_mib, "
-        "       v.disk_gib, v.image, v.ipv4, v.ipv6, v.request_id, d.name, r.name, v.name, s.interface "
+        "       v.disk_gib, v.image, v.ipv4, v.ipv6, v.request_id, d.name, r.name, v.name, s.interface, v.id "
         "FROM vms v JOIN departments d ON d.id = v.department_id JOIN requests r ON r.id = v.request_id "
-        "LEFT JOIN segments s ON s.id = v.segment_id WHERE v.id = ?1");
+        "LEFT JOIN segments s ON s.id = v.segment_id "
+        "WHERE v.id IN (SELECT value FROM json_each(?1))");
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return -ENOENT;
+    struct strbuf ids;
+    strbuf_init(&ids);
+    strbuf_puts(&ids, "[");
+    for (size_t i = 0; i < b->n; i++)
+        strbuf_printf(&ids, "%s%" PRId64, i ? "," : "", b->items[i].id);
+    strbuf_puts(&ids, "]");
+    _cleanup_free_ char *text = strbuf_steal(&ids);
+    store_bind_text(st, 1, text);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 17);
+        size_t i = 0;
+        while (i < b->n && (b->items[i].id != id || loaded[i]))
+            i++;
+        if (i == b->n)
+            continue;
+        struct vm_detail *d = &details[i];
+        memset(d, 0, sizeof *d);
+        snprintf(d->state, sizeof d->state, "%s", store_column_text(st, 0));
+        snprintf(d->step, sizeof d->step, "%s", store_column_text(st, 1));
+        d->domain = col_dup(st, 2);
+        d->uuid = col_dup(st, 3);
+        d->volume = col_dup(st, 4);
+        d->mac = col_dup(st, 5);
+        d->vcpus = sqlite3_column_int(st, 6);
+        d->memory_mib = sqlite3_column_int64(st, 7);
+        d->disk_gib = sqlite3_column_int64(st, 8);
+        d->image = col_dup(st, 9);
+        d->ipv4 = col_dup(st, 10);
+        d->ipv6 = col_dup(st, 11);
+        d->request_id = sqlite3_column_int64(st, 12);
+        d->department = col_dup(st, 13);
+        d->request = col_dup(st, 14);
+        d->name = col_dup(st, 15);
+        d->bridge = col_dup(st, 16);
+        loaded[i] = true;
     }
-    memset(d, 0, sizeof *d);
-    snprintf(d->state, sizeof d->state, "%s", store_column_text(st, 0));
-    snprintf(d->step, sizeof d->step, "%s", store_column_text(st, 1));
-    d->domain = col_dup(st, 2);
-    d->uuid = col_dup(st, 3);
-    d->volume = col_dup(st, 4);
-    d->mac = col_dup(st, 5);
-    d->vcpus = sqlite3_column_int(st, 6);
-    d->memory_mib = sqlite3_column_int64(st, 7);
-    d->disk_gib = sqlite3_column_int64(st, 8);
-    d->image = col_dup(st, 9);
-    d->ipv4 = col_dup(st, 10);
-    d->ipv6 = col_dup(st, 11);
-    d->request_id = sqlite3_column_int64(st, 12);
-    d->department = col_dup(st, 13);
-    d->request = col_dup(st, 14);
-    d->name = col_dup(st, 15);
-    d->bridge = col_dup(st, 16);
     sqlite3_reset(st);
     return 0;
 }
@@ -515,13 +533,11 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
     bool *loaded = xcalloc(b->n, sizeof *loaded);
     const char **names = xcalloc(b->n, sizeof *names);
     size_t *which = xcalloc(b->n, sizeof *which);
-    for (size_t i = 0; conn && i < b->n; i++) {
-        struct step_item *it = &b->items[i];
-        if (vm_detail_load(e->store, it->id, &details[i]) < 0)
-            it->skipped = true;
-        else if (loaded[i] = true, !streq(details[i].step, it->step))
-            it->skipped = true;
-    }
+    if (conn && vm_details_load(e->store, b, details, loaded) < 0)
+        log_warn(LOG_DOMAIN, "cannot read the VMs of a batch on host '%s'", host);
+    for (size_t i = 0; conn && i < b->n; i++)
+        if (!loaded[i] || !streq(details[i].step, b->items[i].step))
+            b->items[i].skipped = true;
     struct step_par par = { .e = e, .conn = conn, .host = host, .pool = pool, .b = b,
                             .details = details, .loaded = loaded };
     pthread_mutex_init(&par.lock, NULL);
