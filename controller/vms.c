@@ -274,6 +274,10 @@ static int request_changed(struct store_txn *txn, int64_t request_id)
     return 0;
 }
 
+static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t id, int64_t request_id,
+                      enum vm_state from, const char *old_step, enum vm_state to, const char *step,
+                      const char *error, const char *audit_action, json_t *extra);
+
 int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
                const char *step, const char *error, const char *audit_action, json_t *extra)
 {
@@ -315,6 +319,16 @@ int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, en
         return -EIO;
     if ((int) to == from && !audit_action)
         return 0;
+    return vm_changed(txn, by, id, request_id, (enum vm_state) from, old_step, to, step, error,
+                      audit_action, extra);
+}
+
+/* The audit entry of a VM's change FROM/OLD_STEP -> TO/STEP (already
+ * written), then the request's check if the state moved. */
+static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t id, int64_t request_id,
+                      enum vm_state from, const char *old_step, enum vm_state to, const char *step,
+                      const char *error, const char *audit_action, json_t *extra)
+{
     _cleanup_free_ char *object = xasprintf("vm/%" PRId64, id);
     json_t *before = json_pack("{s:s, s:s?}", "state", state_names[from], "step", old_step);
     json_t *after = extra ? json_deep_copy(extra) : json_object();
@@ -330,7 +344,7 @@ int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, en
     json_decref(after);
     if (r < 0)
         return r;
-    return (int) to != from ? request_changed(txn, request_id) : 0;
+    return to != from ? request_changed(txn, request_id) : 0;
 }
 
 /* ---- creation at approval ---- */
@@ -638,10 +652,10 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         return set_waiting(txn, request_id, why);
     }
 
-    struct pvm { int64_t id; struct placement_vm p; } *vms = NULL;
+    struct pvm { int64_t id; struct placement_vm p; char step[32]; bool has_step; } *vms = NULL;
     size_t n = 0;
     st = store_stmt(conn,
-        "SELECT id, vcpus, memory_mib, disk_gib FROM vms WHERE request_id = ?1 AND state = 'pending' "
+        "SELECT id, vcpus, memory_mib, disk_gib, step FROM vms WHERE request_id = ?1 AND state = 'pending' "
         "ORDER BY id");
     if (!st)
         return -EIO;
@@ -651,6 +665,8 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         vms[n].id = sqlite3_column_int64(st, 0);
         vms[n].p = (struct placement_vm) { sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
                                            sqlite3_column_int64(st, 3) };
+        vms[n].has_step = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        snprintf(vms[n].step, sizeof vms[n].step, "%s", store_column_text(st, 4));
         n++;
     }
     sqlite3_reset(st);
@@ -702,9 +718,15 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         vms_domain_name(instance, vms[i].id, dom);
         vms_domain_uuid(instance, vms[i].id, uuid);
         _cleanup_free_ char *volume = xasprintf("%s.qcow2", dom);
+        /* Placed and journalled in one write: pending -> provisioning with
+         * step 'volume' next (what vms_change() would write, and the
+         * same audit entry). */
+        char at[32];
+        format_utc_now(at);
         st = store_stmt(conn,
             "UPDATE vms SET host_id = ?2, mac = ?3, ipv4 = ?4, ipv6 = ?5, domain_name = ?6, "
-            "domain_uuid = ?7, volume = ?8 WHERE id = ?1");
+            "domain_uuid = ?7, volume = ?8, state = 'provisioning', step = 'volume', step_at = ?9, "
+            "step_retry_epoch = NULL, error = NULL, updated_at = ?9 WHERE id = ?1 AND state = 'pending'");
         if (!st) {
             r = -EIO;
             break;
@@ -717,15 +739,17 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         store_bind_text(st, 6, dom);
         store_bind_text(st, 7, uuid);
         store_bind_text(st, 8, volume);
+        store_bind_text(st, 9, at);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
+        if (rc != SQLITE_DONE || sqlite3_changes(store_conn_db(conn)) != 1) {
             r = -EIO;
             break;
         }
         json_t *extra = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "host", h->name, "domain", dom,
                                   "mac", mac, "ipv4", *v4 ? v4 : NULL, "ipv6", *v6 ? v6 : NULL);
-        r = vms_change(txn, &system_principal, vms[i].id, VM_PROVISIONING, "volume", NULL, "vm.place", extra);
+        r = vm_changed(txn, &system_principal, vms[i].id, request_id, VM_PENDING,
+                       vms[i].has_step ? vms[i].step : NULL, VM_PROVISIONING, "volume", NULL, "vm.place", extra);
         json_decref(extra);
     }
     addresses_pool_free(pool);
