@@ -1457,13 +1457,14 @@ static int wait_expect(const struct steps_env *env, const struct step_expect *e,
         if (first && ret_first)
             *ret_first = summarize(&res, e->check);
         uint64_t now = monotonic_usec();
-        if (holds || once || now >= deadline) {
+        bool stopping = !holds && env->should_stop && env->should_stop(env->stop_userdata);
+        if (holds || once || now >= deadline || stopping) {
             free(*ret_last);
             *ret_last = summarize(&res, e->check);
             if (!holds && ret_problem)
                 *ret_problem = xstrdup(first_problem(&res, e->check));
             checks_result_clear(&res);
-            return holds ? 0 : -ETIMEDOUT;
+            return holds ? 0 : stopping ? -ECANCELED : -ETIMEDOUT;
         }
         checks_result_clear(&res);
         uint64_t left_ms = (deadline - now + 999) / 1000;
@@ -1477,6 +1478,10 @@ static int do_check_run(struct step_run *x)
     _cleanup_free_ char *first = NULL, *last = NULL, *problem = NULL, *want = expect_text(e);
     uint64_t t0 = monotonic_usec();
     int r = wait_expect(x->env, e, x->mode == STEP_MODE_CHECK, &first, &last, &problem);
+    if (r == -ECANCELED) {
+        set_before_after(x, first, last);
+        return step_fail(x, r, "the agent is stopping: %s was still waited for (%s)", want, last);
+    }
     if (r < 0 && r != -ETIMEDOUT)
         return step_fail(x, r, "cannot read the network state: %s", strerror(-r));
     set_before_after(x, first, last);
@@ -1604,6 +1609,10 @@ static int do_wait(struct step_run *x)
         if (!first)
             first = xstrdup(state);
         uint64_t now = monotonic_usec();
+        if (!holds && x->env->should_stop && x->env->should_stop(x->env->stop_userdata)) {
+            set_before_after(x, first, state);
+            return step_fail(x, -ECANCELED, "%s: the agent is stopping (%s)", wait_names[s->wait], state);
+        }
         if (holds || now >= deadline) {
             set_before_after(x, first, state);
             if (!holds)
@@ -1671,6 +1680,11 @@ int steps_run(const struct steps_env *env, const struct step *s, enum step_mode 
     if (res.status == STEP_CHANGED && s->verify.present) {
         _cleanup_free_ char *last = NULL, *problem = NULL, *want = expect_text(&s->verify);
         r = wait_expect(env, &s->verify, false, NULL, &last, &problem);
+        if (r == -ECANCELED) {
+            _cleanup_free_ char *did = steal_pointer(&res.message);
+            step_fail(&x, r, "%s; verify: the agent is stopping before %s held (%s)", did, want, last);
+            goto out;
+        }
         if (r < 0) {
             _cleanup_free_ char *did = steal_pointer(&res.message);
             step_fail(&x, r, "%s; verify: %s did not hold within %u ms (%s%s%s)", did, want,

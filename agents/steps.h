@@ -147,6 +147,10 @@ struct steps_env {
     steps_before_change_fn before_change;       /* may be NULL */
     void *userdata;
     uint64_t deadline_us;                       /* monotonic; 0: none (each wait has its own bound) */
+    /* Polled by waits (at least every 200 ms): true ends the wait and
+     * fails the step ("the agent is stopping").  May be NULL. */
+    bool (*should_stop)(void *userdata);
+    void *stop_userdata;
 };
 
 /* Run one step in MODE: evaluate `when`, check or apply the action,

@@ -422,6 +422,7 @@ json_t *task_run(struct nl_sock *sock, const struct task *t, const struct task_r
     struct steps_env env = {
         .sock = sock, .segment = &t->segment,
         .before_change = journal_before_change, .userdata = &jctx,
+        .should_stop = o->should_stop, .stop_userdata = o->userdata,
         /* No deadline for the whole task: every wait has its own bound,
          * and timeout_ms is the controller's patience between signs of
          * life (a progress post after each step), see doc/AGENT.md. */

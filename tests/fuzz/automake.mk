@@ -269,3 +269,31 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/playbook/when-both.yaml \
 	tests/fuzz/corpus/playbook/when-param.yaml \
 	tests/fuzz/corpus/playbook/wrong-api-version-and-kind.yaml
+
+# The agent's task and step parser (agents/tasks.c, agents/steps.c):
+# run-fuzz.sh 60 task.
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-task
+tests_fuzz_fuzz_task_SOURCES = tests/fuzz/fuzz-task.c
+tests_fuzz_fuzz_task_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+else
+check_PROGRAMS += tests/fuzz/fuzz-task
+TESTS += tests/fuzz/fuzz-task
+tests_fuzz_fuzz_task_SOURCES = tests/fuzz/fuzz-task.c tests/fuzz/fuzz-main.c
+endif
+tests_fuzz_fuzz_task_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
+tests_fuzz_fuzz_task_CFLAGS = $(agents_libagent_la_CFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus/task"'
+tests_fuzz_fuzz_task_LDADD = agents/libagent.la
+EXTRA_DIST += \
+	tests/fuzz/corpus/task/empty-file.json \
+	tests/fuzz/corpus/task/family-mismatch.json \
+	tests/fuzz/corpus/task/indexes-not-increasing.json \
+	tests/fuzz/corpus/task/nul-escape-in-name.json \
+	tests/fuzz/corpus/task/syntax-error-truncated.json \
+	tests/fuzz/corpus/task/sysctl-outside.json \
+	tests/fuzz/corpus/task/timeouts-out-of-range.json \
+	tests/fuzz/corpus/task/unknown-members.json \
+	tests/fuzz/corpus/task/valid-doc-example.json \
+	tests/fuzz/corpus/task/valid-every-action.json \
+	tests/fuzz/corpus/task/wrong-types.json

@@ -1053,6 +1053,40 @@ static void test_journal_recovery(void **state)
     assert_baseline();
 }
 
+/* The agent stopping (SIGTERM) ends a long wait at once; the task is
+ * rolled back.  should_stop is asked before each step and in each round
+ * of a wait: the third call is the wait's first round. */
+static int stop_calls;
+static bool stop_on_third_call(void *userdata)
+{
+    (void) userdata;
+    return ++stop_calls >= 3;
+}
+
+static void test_task_stop_in_wait(void **state)
+{
+    (void) state;
+    char *before = state_dump();
+    struct task *t = parse_task("{\"id\": 21, \"mode\": \"apply\", \"segment\": " SEGMENT_JSON ", \"steps\": ["
+        "{\"index\": 0, \"action\": \"sysctl.set\", \"args\": {\"key\": \"net/ipv6/conf/yg0/accept_ra\","
+        " \"value\": \"0\"}},"
+        "{\"index\": 1, \"action\": \"wait.for\", \"args\": {\"condition\": \"neighbour-reachable\","
+        " \"address\": \"2001:db8:10::98\", \"interface\": \"yg0\", \"timeout_ms\": 120000}}]}", -1);
+    stop_calls = 0;
+    struct task_run_options o = { .should_stop = stop_on_third_call };
+    json_t *res = task_run(sock, t, &o);
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "failed");
+    assert_string_equal(step_status_at(res, 0), "undone");
+    assert_string_equal(step_status_at(res, 1), "failed");
+    /* Ended by the stop, not by its 120 s bound ("not within …"). */
+    assert_non_null(strstr(json_string_value(json_object_get(res, "message")),
+                           "neighbour-reachable: the agent is stopping"));
+    expect_state(before);
+    json_decref(res);
+    task_free(t);
+    free(before);
+}
+
 static void test_task_wire(void **state)
 {
     (void) state;
@@ -1128,6 +1162,7 @@ int main(void)
         cmocka_unit_test(test_task_check_mode),
         cmocka_unit_test(test_task_succeeds),
         cmocka_unit_test(test_journal_recovery),
+        cmocka_unit_test(test_task_stop_in_wait),
     };
     if (wait_settled() != 0)
         return 1;
