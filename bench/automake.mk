@@ -46,3 +46,4 @@ EXTRA_DIST += bench/bench-readiness.sh bench/readiness-fill.py bench/report.lua 
 
 bench: $(BENCH_BINS) controller/yunguand
 .PHONY: bench
+EXTRA_DIST += bench/bench-playbooks.sh

@@ -45,3 +45,10 @@ EXTRA_DIST += tests/e2e/e2e-readiness.sh tests/e2e/netns-lib.sh
 # without ip netns or a yunguand with the playbook API).
 TESTS += tests/e2e/e2e-playbook-agent.sh
 EXTRA_DIST += tests/e2e/e2e-playbook-agent.sh
+
+# The IPv6 migration of issue 6 end to end: an IPv4-only segment of three
+# hosts made dual-stack-ready by enable-dual-stack (check first, canary,
+# batches, idempotent re-run), and a failure in the second batch of another
+# segment (rolled back exactly, run stopped, canary kept), roles and audit.
+TESTS += tests/e2e/e2e-playbooks.sh
+EXTRA_DIST += tests/e2e/e2e-playbooks.sh
