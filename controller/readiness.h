@@ -51,8 +51,10 @@ int readiness_sweep(struct store_txn *txn, int64_t since, int64_t now);
  * NULL when fine, else a 400/422 error naming the JSON path. */
 struct yg_error *readiness_report_check(json_t *report);
 
-/* Apply a checked report from AGENT's host.  *ret_answer gets
- * {"applied":bool,"last_seq":N,"resync":bool}. */
+/* Apply a checked report from AGENT's host: a full report, or a hash-only
+ * heartbeat (no "segments") that refreshes the stored results only when
+ * its results_sha256 is the one stored with them.  *ret_answer gets
+ * {"applied":bool,"last_seq":N,"resync":bool[,"results_sha256":hash stored]}. */
 int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_t *report,
                      int64_t now, json_t **ret_answer, struct yg_error **ret_error);
 
