@@ -30,6 +30,8 @@ bench_bench_vms_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/controller
 bench_bench_vms_CFLAGS = $(controller_libcontroller_la_CFLAGS)
 bench_bench_vms_LDADD = controller/libcontroller.la
 EXTRA_DIST += bench/bench-vms-qemu.sh
+# Playbook runs with simulated agents: wall time, CPU per host.
+EXTRA_DIST += bench/bench-playbook-runs.sh
 
 # Playbook steps on a namespace host: one enable-dual-stack-like apply
 # through the agent's task runner, ms per step (wall and CPU).
