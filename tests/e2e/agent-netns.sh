@@ -8,7 +8,8 @@
 #   b  IPv4-only host                      NO_GLOBAL_IPV6, NO_IPV6_DEFAULT_ROUTE
 #   c  no IPv6 default route               NO_IPV6_DEFAULT_ROUTE
 #   d  two hosts, one IPv6 address         the second: IPV6_DAD_FAILED
-#   e  address outside the planned prefix  IPV6_OUTSIDE_PREFIX (warn)
+#   e  address outside the planned prefix  IPV6_OUTSIDE_PREFIX (fail; warn
+#      beside one inside)
 #   f  default route via a dead gateway    GATEWAY_NEIGH_FAILED
 #   g  MTU 1200                            MTU_TOO_SMALL
 #   h  SLAAC segment on a forwarding link  RA_IGNORED_FORWARDING
@@ -211,8 +212,12 @@ if has_reason "$tmp/d1.json" IPV6_DAD_FAILED; then fail "d: the first host repor
 
 # --- e
 run_agent "$E" "$SEG" "$tmp/e.json"
-expect "e: address outside the prefix" "$tmp/e.json" 0 warn IPV6_OUTSIDE_PREFIX '!NO_GLOBAL_IPV6'
-grep -q '"severity": "warn"' "$tmp/e.json" || fail "e: no check has severity warn"
+expect "e: only an address outside the prefix" "$tmp/e.json" 1 fail IPV6_OUTSIDE_PREFIX '!NO_GLOBAL_IPV6'
+# ... and beside a usable address inside the prefix it is only a warning.
+ip -n "$E" addr add 2001:db8:10::25/64 dev seg0 nodad
+run_agent "$E" "$SEG" "$tmp/e2.json"
+expect "e: an extra address outside the prefix" "$tmp/e2.json" 0 warn IPV6_OUTSIDE_PREFIX '!NO_GLOBAL_IPV6'
+grep -q '"severity": "warn"' "$tmp/e2.json" || fail "e: no check has severity warn"
 
 # --- f: a SYN to anywhere makes the kernel look for 2001:db8:10::99.
 poke "$F" 2001:db8:20::5 80 &
