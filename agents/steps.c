@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "netstate.h"
+#include "probe.h"
 #include "util.h"
 
 #define LOG_DOMAIN "steps"
@@ -1499,32 +1500,6 @@ static int do_check_run(struct step_run *x)
     return 0;
 }
 
-/* Start neighbour discovery: one UDP datagram to port 9 (discard) of the
- * address, out of the interface.  Errors are only reported: the wait says
- * whether the neighbour answered. */
-static int send_probe(const char *ifname, int ifindex, const struct ip_addr *a)
-{
-    _cleanup_(closep) int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t) strlen(ifname)) < 0)
-        return -errno;
-    static const char payload[] = "yunguan-agent neighbour probe";
-    ssize_t n;
-    if (a->family == AF_INET6) {
-        struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(9) };
-        memcpy(&sa.sin6_addr, a->bytes, 16);
-        if (ip_addr_is_link_local(a))
-            sa.sin6_scope_id = (uint32_t) ifindex;
-        n = sendto(fd, payload, sizeof payload - 1, 0, (struct sockaddr *) &sa, sizeof sa);
-    } else {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(9) };
-        memcpy(&sa.sin_addr, a->bytes, 4);
-        n = sendto(fd, payload, sizeof payload - 1, 0, (struct sockaddr *) &sa, sizeof sa);
-    }
-    return n < 0 ? -errno : 0;
-}
-
 static const char *nud_name(uint16_t state)
 {
     switch (state) {
@@ -1626,7 +1601,7 @@ static int do_wait(struct step_run *x)
         }
         if (s->wait == STEP_WAIT_NEIGHBOUR_REACHABLE && !probed) {
             probed = true;
-            r = send_probe(s->interface, ifindex, &s->address.addr);
+            r = neighbour_probe_send(s->interface, ifindex, &s->address.addr);
             if (r < 0)
                 probe_error = xstrdup(strerror(-r));
         }
