@@ -55,6 +55,7 @@ P=ygr$$-                 # namespace prefix, unique per run
 CTL=${P}ctl SW=${P}sw
 CTL_ADDR=192.0.2.10
 YG_URL=http://$CTL_ADDR:8470
+YG_NETNS=$CTL YG_LISTEN=$CTL_ADDR:8470     # yg_daemon_start runs yunguand there
 DB=$YG_TMP/db/yunguan.db
 declare -A AGENT_PID     # host -> pid
 
@@ -84,29 +85,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # ---- the controller ----------------------------------------------------------
 
 # ctl_start: yunguand in ctl on $DB; sets YG_PID, YG_LOG, ADMIN.
-ctl_start()
-{
-    yg_ndaemons=$((yg_ndaemons + 1))
-    YG_LOG=$YG_TMP/yunguand.$yg_ndaemons.log
-    ip netns exec "$CTL" "$YUNGUAND" --db "$DB" --listen "$CTL_ADDR:8470" \
-        --heartbeat-seconds "$HEARTBEAT" 2>"$YG_LOG" &
-    YG_PID=$!
-    yg_daemon_pids="$yg_daemon_pids $YG_PID"
-    local deadline=$((SECONDS + 10)) r
-    while :; do
-        yg__serving
-        r=$?
-        [ "$r" -eq 0 ] && break
-        if [ "$r" -eq 2 ] || [ "$SECONDS" -ge "$deadline" ]; then
-            diag "yunguand did not start serving (log: $YG_LOG):"
-            diag_file "$YG_LOG" 30
-            return 1
-        fi
-        sleep 0.05
-    done
-    yg_wait_for 10 yg__healthy || { diag "yunguand does not answer /healthz"; return 1; }
-    ADMIN=$(cat "$YG_TMP/db/admin.token")
-}
+ctl_start() { yg_daemon_start "$DB" --heartbeat-seconds "$HEARTBEAT"; }
 
 # ---- the topology --------------------------------------------------------------
 

@@ -343,13 +343,17 @@ yg__serving()
 yg__healthy() { curl -fsS -o /dev/null --max-time 2 "$YG_URL/healthz" 2>/dev/null; }
 
 # yg_daemon_start DB [ARG...]: returns 1 (with the log shown) when it does not serve.
+# With YG_NETNS and YG_LISTEN (ADDRESS:PORT) set, yunguand runs in that
+# network namespace on that address (the namespace tests define a 'curl'
+# function that runs there too).
 yg_daemon_start()
 {
     local db=$1
     shift
     yg_ndaemons=$((yg_ndaemons + 1))
     YG_LOG=$YG_TMP/yunguand.$yg_ndaemons.log
-    "$YUNGUAND" --db "$db" --listen 127.0.0.1:0 "$@" 2>"$YG_LOG" &
+    ${YG_NETNS:+ip netns exec "$YG_NETNS"} \
+        "$YUNGUAND" --db "$db" --listen "${YG_LISTEN:-127.0.0.1:0}" "$@" 2>"$YG_LOG" &
     YG_PID=$!
     yg_daemon_pids="$yg_daemon_pids $YG_PID"
     local deadline=$((SECONDS + 10)) r
@@ -364,8 +368,13 @@ yg_daemon_start()
         fi
         sleep 0.05
     done
-    YG_PORT=$(sed -n 's/.*serving the API on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$YG_LOG" | tail -n 1)
-    YG_URL=http://127.0.0.1:$YG_PORT
+    if [ -n "${YG_LISTEN:-}" ]; then
+        YG_PORT=${YG_LISTEN##*:}
+        YG_URL=http://$YG_LISTEN
+    else
+        YG_PORT=$(sed -n 's/.*serving the API on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$YG_LOG" | tail -n 1)
+        YG_URL=http://127.0.0.1:$YG_PORT
+    fi
     if ! yg_wait_for 10 yg__healthy; then
         diag "yunguand on port '$YG_PORT' does not answer /healthz"
         return 1
