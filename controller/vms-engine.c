@@ -447,6 +447,7 @@ struct step_par {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned round;             /* bumped by the batch's thread to start one */
+    unsigned joined_at;         /* a new helper's first round is the one after this */
     size_t running;             /* helpers still at work on this round */
     bool quit;
 };
@@ -483,8 +484,9 @@ static void step_par_round(struct step_par *p)
 static void *step_helper_main(void *arg)
 {
     struct step_par *p = arg;
-    unsigned seen = 0;
     pthread_mutex_lock(&p->lock);
+    /* Not p->round: this thread may start after its first round began. */
+    unsigned seen = p->joined_at;
     for (;;) {
         while (p->round == seen && !p->quit)
             pthread_cond_wait(&p->cond, &p->lock);
@@ -545,7 +547,7 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
     pthread_t helpers[STEP_THREADS];
     size_t n_helpers = 0;
     for (;;) {
-        bool any = false, other = false;
+        bool any = false, other = false, runnable = false;
         /* Shutdowns first, all at once: one shared wait for ACPI. */
         size_t n_shut = 0;
         for (size_t i = 0; i < b->n; i++) {
@@ -559,6 +561,7 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
             }
             if (it->skipped)
                 continue;
+            runnable = true;
             if (is_shutdown_step(it->step)) {
                 if (details[i].domain) {
                     names[n_shut] = details[i].domain;
@@ -585,15 +588,20 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
             free(errors);
         }
         /* Also for shutdowns: the test hook and the warnings are there. */
-        if (other || n_shut) {
+        if (runnable) {
             size_t want = b->n < STEP_THREADS ? b->n - 1 : STEP_THREADS - 1;
+            pthread_mutex_lock(&par.lock);
+            par.joined_at = par.round;  /* helpers made now join the next round */
+            pthread_mutex_unlock(&par.lock);
             while (other && n_helpers < want &&
                    pthread_create(&helpers[n_helpers], NULL, step_helper_main, &par) == 0)
                 n_helpers++;
             uint64_t t0 = monotonic_usec();
-            step_par_run(&par, other ? n_helpers : 0);
+            /* Every helper made so far takes part in every round (the
+             * count the round waits for is theirs). */
+            step_par_run(&par, n_helpers);
             log_debug(LOG_DOMAIN, "libvirt time: steps of %zu VMs on host '%s' took %.1f ms (%zu threads)",
-                      b->n, host, (double) (monotonic_usec() - t0) / 1000.0, (other ? n_helpers : 0) + 1);
+                      b->n, host, (double) (monotonic_usec() - t0) / 1000.0, n_helpers + 1);
         }
         int r = store_run(e->store, advance_run, b);
         if (r < 0) {
