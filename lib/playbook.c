@@ -936,7 +936,6 @@ static void load_arg(struct yamldoc *d, const struct playbook *pb, const struct 
 struct reporter {
     struct yamldoc *doc;        /* loading */
     struct yg_error *err;       /* rendering */
-    const char *host;
 };
 
 static void report(struct reporter *r, int line, int column, const char *path,
@@ -1833,7 +1832,6 @@ int playbook_render(const struct playbook *pb, const struct playbook_vars *vars,
     else
         c.rep.err = yg_error_new(422, "render_failed", "playbook '%s' cannot be rendered",
                                  pb->name);
-    c.rep.host = vars->host;
 
     render_params(&c);
     json_t *steps = json_array();
