@@ -50,9 +50,23 @@ static bool copy_text(const char *s, char buf[static IP_TEXT_MAX + 1])
     return true;
 }
 
-/* Text fit to quote in a message: at most IP_TEXT_MAX characters. */
-#define QUOTE_FMT "'%.64s%s'"
-#define QUOTE_ARGS(s) (s), (strlen(s) > IP_TEXT_MAX ? "…" : "")
+/* How much of S to quote in a message: at most IP_TEXT_MAX bytes, cut at
+ * a UTF-8 character boundary (a message is UTF-8 text; fuzz-playbook found
+ * a cut through a Chinese character). */
+static int quote_len(const char *s)
+{
+    size_t n = strlen(s);
+    if (n <= IP_TEXT_MAX)
+        return (int) n;
+    n = IP_TEXT_MAX;
+    while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+        n--;
+    return (int) n;
+}
+
+/* Text fit to quote in a message. */
+#define QUOTE_FMT "'%.*s%s'"
+#define QUOTE_ARGS(s) quote_len(s), (s), (strlen(s) > IP_TEXT_MAX ? "…" : "")
 
 static int parse_addr_text(const char *text, struct ip_addr *ret)
 {

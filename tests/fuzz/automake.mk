@@ -235,6 +235,7 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/playbook/bad-arg-type.yaml \
 	tests/fuzz/corpus/playbook/bad-metadata-name.yaml \
 	tests/fuzz/corpus/playbook/check-run-rules.yaml \
+	tests/fuzz/corpus/playbook/crash-ip-error-cuts-utf8.yaml \
 	tests/fuzz/corpus/playbook/duplicate-key.yaml \
 	tests/fuzz/corpus/playbook/empty-document.yaml \
 	tests/fuzz/corpus/playbook/empty-steps.yaml \

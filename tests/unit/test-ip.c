@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "ip.h"
@@ -40,6 +41,21 @@ static void assert_formats(const char *in, const char *expected)
 
 /* RFC 5952 sections 2, 4 and 5: every way of writing the same address
  * comes out as the one recommended text. */
+/* A long input is quoted cut at a character boundary, never inside a
+ * UTF-8 sequence (messages are UTF-8 text; found by fuzz-playbook). */
+static void test_error_quote_utf8(void **state)
+{
+    (void) state;
+    char in[80];
+    memset(in, 'a', 62);
+    snprintf(in + 62, sizeof in - 62, "\xe6\xaf\x8f\xe6\xaf\x8f");   /* 每每: bytes 62-67 */
+    struct ip_addr a;
+    _cleanup_free_ char *err = NULL;
+    assert_int_equal(ip_addr_parse(in, &a, &err), -EINVAL);
+    _cleanup_free_ char *want = xasprintf("'%.62s\xe2\x80\xa6' is not an IPv4 or IPv6 address", in);
+    assert_string_equal(err, want);
+}
+
 static void test_format_rfc5952(void **state)
 {
     /* Section 2.1, leading zeros; 4.1. */
@@ -357,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_contains_overlap),
         cmocka_unit_test(test_next_free),
         cmocka_unit_test(test_eui64),
+        cmocka_unit_test(test_error_quote_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
