@@ -27,6 +27,7 @@ struct submit_job {
     json_t *warnings;
     /* results */
     int64_t id;
+    char submitted_at[32];   /* created_at = updated_at of the new row */
     int status;
     char *response;          /* JSON text of the answer */
     bool replayed;
@@ -89,6 +90,13 @@ static struct yg_error *idempotency_conflict(const char *key)
                         "use a new key for a new request", key);
 }
 
+/* The 201 answer, from what was parsed and stored: {"request": …, "warnings": […]}. */
+static json_t *submit_answer(const struct submit_job *j)
+{
+    json_t *request = requests_submitted_json(j->req, j->id, j->by.actor, j->submitted_at);
+    return request ? json_pack("{s:o, s:O}", "request", request, "warnings", j->warnings) : NULL;
+}
+
 static int submit_run(struct store_txn *txn, void *ctx)
 {
     struct submit_job *j = ctx;
@@ -109,7 +117,9 @@ static int submit_run(struct store_txn *txn, void *ctx)
             return r;
     }
 
-    int64_t id = requests_insert(txn, &j->by, j->req, j->department_id, j->source, &j->error);
+    format_utc_now(j->submitted_at);
+    int64_t id = requests_insert_at(txn, &j->by, j->req, j->department_id, j->source,
+                                    j->submitted_at, &j->error);
     if (id < 0)
         return (int) id;
     j->id = id;
@@ -118,15 +128,13 @@ static int submit_run(struct store_txn *txn, void *ctx)
         return 0;       /* the answer is built after the commit, off the writer */
 
     /* A replay must return exactly this answer: build and keep it now. */
-    json_t *request = requests_get_json(conn, id, false, NULL);
-    if (!request)
+    json_t *answer = submit_answer(j);
+    if (!answer)
         return -EIO;
-    json_t *answer = json_pack("{s:o, s:O}", "request", request, "warnings", j->warnings);
     j->response = json_dumps(answer, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(answer);
 
-    char at[32];
-    format_utc_now(at);
+    const char *at = j->submitted_at;
     sqlite3_stmt *st = store_stmt(conn,
         "INSERT INTO idempotency_keys (principal, key, body_sha256, status, response, created_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
@@ -162,13 +170,12 @@ static void submit_finish(struct api_call *call, void *ctx, int result)
             api_add_header(call, "Idempotency-Replayed", "true");
         reply_raw_json(call, j->status, j->response);
     } else if (result == 0 && j->id > 0) {
-        struct store_conn *reader = api_call_reader(call);
-        json_t *request = reader ? requests_get_json(reader, j->id, false, NULL) : NULL;
-        if (request)
-            api_reply_json(call, 201, json_pack("{s:o, s:O}", "request", request, "warnings", j->warnings));
+        json_t *answer = submit_answer(j);
+        if (answer)
+            api_reply_json(call, 201, answer);
         else
-            api_reply_errorf(call, 500, "internal", "request %lld was stored but cannot be read back",
-                             (long long) j->id);
+            api_reply_errorf(call, 500, "internal", "request %lld was stored but its answer "
+                             "cannot be built", (long long) j->id);
     } else if (j->error) {
         api_reply_error(call, steal_pointer(&j->error));
     } else {

@@ -14,9 +14,16 @@ int64_t requests_insert(struct store_txn *txn, const struct principal *by,
                         const struct request *req, int64_t department_id,
                         const char *source, struct yg_error **ret_error)
 {
-    struct store_conn *conn = store_txn_conn(txn);
     char at[32];
     format_utc_now(at);
+    return requests_insert_at(txn, by, req, department_id, source, at, ret_error);
+}
+
+int64_t requests_insert_at(struct store_txn *txn, const struct principal *by,
+                           const struct request *req, int64_t department_id,
+                           const char *source, const char *at, struct yg_error **ret_error)
+{
+    struct store_conn *conn = store_txn_conn(txn);
     sqlite3_stmt *st = store_stmt(conn,
         "INSERT INTO requests (department_id, name, state, purpose, security_level, lease_until, "
         "  segment, ipv6, total_vms, total_vcpus, total_memory_mib, total_disk_gib, source, "
@@ -114,6 +121,44 @@ static json_t *request_row_json(sqlite3_stmt *st)
                      "submitted_by", store_column_text(st, 13),
                      "created_at", store_column_text(st, 14),
                      "updated_at", store_column_text(st, 15));
+}
+
+json_t *requests_submitted_json(const struct request *req, int64_t id, const char *submitted_by,
+                                const char *at)
+{
+    /* The same keys, order and values as request_row_json() + "vms" give
+     * for the row requests_insert_at() stores. */
+    json_t *r = json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, "
+                          "s:{s:I, s:I, s:I, s:I}, s:s, s:s, s:s}",
+                          "id", (json_int_t) id,
+                          "name", req->name,
+                          "department", req->department,
+                          "state", request_state_to_string(REQUEST_SUBMITTED),
+                          "purpose", req->purpose,
+                          "security_level", req->security_level,
+                          "lease_until", req->lease_until,
+                          "segment", req->segment,
+                          "ipv6", request_ipv6_to_string(req->ipv6),
+                          "totals",
+                            "vms", (json_int_t) req->total_vms,
+                            "vcpus", (json_int_t) req->total_vcpus,
+                            "memory_mib", (json_int_t) req->total_memory_mib,
+                            "disk_gib", (json_int_t) req->total_disk_gib,
+                          "submitted_by", submitted_by,
+                          "created_at", at,
+                          "updated_at", at);
+    if (!r)
+        return NULL;
+    json_t *vms = json_array();
+    for (size_t i = 0; i < req->n_vms; i++) {
+        const struct request_vm_group *g = &req->vms[i];
+        json_array_append_new(vms, json_pack("{s:s, s:i, s:i, s:I, s:I, s:s}",
+            "name", g->name, "count", g->count, "vcpus", g->vcpus,
+            "memory_mib", (json_int_t) g->memory_mib, "disk_gib", (json_int_t) g->disk_gib,
+            "image", g->image));
+    }
+    json_object_set_new(r, "vms", vms);
+    return r;
 }
 
 json_t *requests_get_json(struct store_conn *conn, int64_t id, bool full, int64_t *ret_department_id)

@@ -22,6 +22,17 @@ struct principal;
 int64_t requests_insert(struct store_txn *txn, const struct principal *by,
                         const struct request *req, int64_t department_id,
                         const char *source, struct yg_error **ret_error);
+/* The same with the time of submission given (format_utc_now()), so the
+ * caller can answer without reading the row back. */
+int64_t requests_insert_at(struct store_txn *txn, const struct principal *by,
+                           const struct request *req, int64_t department_id,
+                           const char *source, const char *at, struct yg_error **ret_error);
+
+/* What requests_get_json(…, false, …) returns for a request that
+ * requests_insert_at() just stored as ID with AT, built from REQ itself
+ * (no read of the store: the submission's 201 answer). */
+json_t *requests_submitted_json(const struct request *req, int64_t id, const char *submitted_by,
+                                const char *at);
 
 /* The request as API JSON; FULL adds transitions and source.  NULL when
  * there is no such request. */

@@ -527,6 +527,56 @@ static void test_tokens(void **state)
     free(made.secret);
 }
 
+/* The submission's 201 answer is built from the parsed request, not read
+ * back: it must be exactly what GET returns for the stored row. */
+struct answer_ctx {
+    struct request *req;
+    char at[32];
+    int64_t id;
+};
+
+static int insert_at_run(struct store_txn *txn, void *ctx)
+{
+    struct answer_ctx *c = ctx;
+    struct yg_error *e = NULL;
+    int64_t department_id;
+    if (quota_department_id(store_txn_conn(txn), c->req->department, &department_id) < 0)
+        return -ENOENT;
+    format_utc_now(c->at);
+    c->id = requests_insert_at(txn, &admin, c->req, department_id, "source", c->at, &e);
+    yg_error_free(e);
+    return c->id < 0 ? (int) c->id : 0;
+}
+
+static void test_submitted_json_matches_row(void **state)
+{
+    struct fixture *f = *state;
+    set_quota(f->store, "health", 64);
+    static const char yaml[] =
+        "apiVersion: yunguan/v1\nkind: ResourceRequest\n"
+        "metadata: {name: answer, department: health}\n"
+        "spec:\n  purpose: \"  \u533b\u7597 records, two groups  \"\n  securityLevel: 3\n"
+        "  lease: {until: 2099-01-01}\n  network: {segment: seg-a, ipv6: required}\n"
+        "  vms:\n    - {name: app, count: 3, vcpus: 2, memory: 1536MiB, disk: 1TiB, image: img-a}\n"
+        "    - {name: db, vcpus: 8, memory: 64GiB, disk: 40GiB, image: img-b}\n";
+    struct answer_ctx c = { 0 };
+    struct yg_error *e = NULL;
+    assert_int_equal(request_parse(yaml, strlen(yaml), "t.yaml", &c.req, &e), 0);
+    assert_int_equal(store_run(f->store, insert_at_run, &c), 0);
+    json_t *built = requests_submitted_json(c.req, c.id, admin.actor, c.at);
+    json_t *read = requests_get_json(store_reader(f->store), c.id, false, NULL);
+    assert_non_null(built);
+    assert_non_null(read);
+    char *a = json_dumps(built, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *b = json_dumps(read, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    json_decref(built);
+    json_decref(read);
+    request_free(c.req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -541,6 +591,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_approval_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submitted_json_matches_row, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
