@@ -127,7 +127,7 @@ int main(int argc, char **argv)
                                             MHD_OPTION_THREAD_POOL_SIZE, threads,
                                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1024,
                                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
-                                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 128 * 1024,
+                                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 32 * 1024,
                                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                             MHD_OPTION_END);
     if (!d) {
