@@ -301,6 +301,10 @@ static void validate_purpose(struct yamldoc *d, const struct yamldoc_node *n, ch
     *ret = xstrndup(s + start, end - start);
 }
 
+/* "spec.vms[N]" (N a size_t) and "spec.vms[N].memory" and the like. */
+#define VM_GROUP_PATH_MAX 32
+#define VM_PATH_MAX (VM_GROUP_PATH_MAX + 16)
+
 static const struct yamldoc_key top_keys[] = {
     { "apiVersion", true }, { "kind", true }, { "metadata", true }, { "spec", true },
 };
@@ -340,12 +344,16 @@ static void validate_vm(struct yamldoc *d, const struct yamldoc_node *n, const c
     *ret_name_node = NULL;
     if (!yamldoc_check_mapping(d, n, path, vm_keys, YG_ARRAY_SIZE(vm_keys), v))
         return;
-    _cleanup_free_ char *p_name = yamldoc_path_key(path, "name", 4);
-    _cleanup_free_ char *p_count = yamldoc_path_key(path, "count", 5);
-    _cleanup_free_ char *p_vcpus = yamldoc_path_key(path, "vcpus", 5);
-    _cleanup_free_ char *p_memory = yamldoc_path_key(path, "memory", 6);
-    _cleanup_free_ char *p_disk = yamldoc_path_key(path, "disk", 4);
-    _cleanup_free_ char *p_image = yamldoc_path_key(path, "image", 5);
+    /* On the stack: built for every group of every request, used only
+     * in messages ("spec.vms[63].memory" at most). */
+    char p_name[VM_PATH_MAX], p_count[VM_PATH_MAX], p_vcpus[VM_PATH_MAX],
+         p_memory[VM_PATH_MAX], p_disk[VM_PATH_MAX], p_image[VM_PATH_MAX];
+    snprintf(p_name, sizeof p_name, "%s.name", path);
+    snprintf(p_count, sizeof p_count, "%s.count", path);
+    snprintf(p_vcpus, sizeof p_vcpus, "%s.vcpus", path);
+    snprintf(p_memory, sizeof p_memory, "%s.memory", path);
+    snprintf(p_disk, sizeof p_disk, "%s.disk", path);
+    snprintf(p_image, sizeof p_image, "%s.image", path);
 
     if (v[0] && yamldoc_get_name(d, v[0], p_name, "VM name", &vm->name))
         *ret_name_node = v[0];
@@ -397,13 +405,15 @@ static void validate_vms(struct yamldoc *d, const struct yamldoc_node *n, struct
     r->vms = xcalloc(n->n_children, sizeof *r->vms);
     r->n_vms = n->n_children;
     for (size_t i = 0; i < n->n_children; i++) {
-        _cleanup_free_ char *p = yamldoc_path_index(path, i);
+        char p[VM_GROUP_PATH_MAX];
+        snprintf(p, sizeof p, "%s[%zu]", path, i);
         validate_vm(d, n->children[i], p, &r->vms[i], &names[i]);
         if (!names[i])
             continue;
         for (size_t j = 0; j < i; j++)
             if (names[j] && streq(r->vms[j].name, r->vms[i].name)) {
-                _cleanup_free_ char *pn = yamldoc_path_key(p, "name", 4);
+                char pn[VM_PATH_MAX];
+                snprintf(pn, sizeof pn, "%s.name", p);
                 yamldoc_problem(d, names[i], pn, "duplicate VM name '%s' (first used by "
                                 "spec.vms[%zu] at line %d)", r->vms[i].name, j, names[j]->line);
                 break;
