@@ -13,6 +13,7 @@ controller_libcontroller_la_SOURCES = \
 	controller/requests.c controller/requests.h \
 	controller/segments.c controller/segments.h controller/api-segments.c \
 	controller/store.c controller/store.h controller/store-schema.h \
+	controller/store-walbuf.c controller/store-walbuf.h \
 	controller/hypervisor.c controller/hypervisor.h \
 	controller/domain-xml.c controller/domain-xml.h \
 	controller/placement.c controller/placement.h \

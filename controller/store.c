@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "log.h"
 #include "store-schema.h"
+#include "store-walbuf.h"
 #include "util.h"
 
 #define LOG_DOMAIN "store"
@@ -112,7 +113,10 @@ static int store_conn_open(const char *path, bool readonly, struct store_conn **
     struct store_conn *c = xcalloc(1, sizeof *c);
     int flags = SQLITE_OPEN_NOMUTEX |
                 (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+    /* The writer appends to the WAL through store-walbuf.c: one write()
+     * per commit.  Readers never write. */
+    const char *vfs = readonly ? NULL : store_walbuf_vfs();
+    if (sqlite3_open_v2(path, &c->db, flags, vfs) != SQLITE_OK) {
         *ret_errmsg = xasprintf("cannot open database '%s': %s", path,
                                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
         store_conn_free(c);
