@@ -146,6 +146,12 @@ int yamldoc_check_text(const struct yamldoc_options *opts, const char *text, siz
     if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
         i = 3;                  /* BOM: libyaml skips it and so do we */
     while (i < len) {
+        /* Printable ASCII, most of any document: one byte, one column. */
+        if (p[i] >= 0x20 && p[i] < 0x7F) {
+            i++;
+            column++;
+            continue;
+        }
         uint32_t cp = 0;
         size_t n = 0;
         char *msg = NULL;
@@ -549,7 +555,7 @@ static int builder_add(struct builder *b, const yaml_event_t *ev, struct yamldoc
     return 0;
 }
 
-static int builder_event(struct builder *b, const yaml_event_t *ev)
+static int builder_event(struct builder *b, yaml_event_t *ev)
 {
     const char *anchor = NULL, *tag = NULL;
     const struct yamldoc_options *o = b->doc->opts;
@@ -608,10 +614,11 @@ static int builder_event(struct builder *b, const yaml_event_t *ev)
     struct yamldoc_node *n = xcalloc(1, sizeof *n);
     n->kind = kind;
     if (kind == YAMLDOC_SCALAR) {
+        /* Take libyaml's copy of the value (malloc'd, NUL-terminated;
+         * yaml_event_delete() then frees nothing) rather than copy it. */
         n->len = ev->data.scalar.length;
-        n->text = xmalloc(n->len + 1);
-        memcpy(n->text, ev->data.scalar.value, n->len);
-        n->text[n->len] = '\0';
+        n->text = (char *) ev->data.scalar.value;
+        ev->data.scalar.value = NULL;
         if (tag_ok && tag_name)
             n->scalar = streq(tag_name, "str") ? YAMLDOC_STRING :
                         streq(tag_name, "null") ? YAMLDOC_NULL : YAMLDOC_PLAIN;
@@ -860,7 +867,6 @@ bool yamldoc_check_mapping_hinted(struct yamldoc *d, const struct yamldoc_node *
             yamldoc_problem(d, k, path, "a key must be a string, got %s", got);
             continue;
         }
-        _cleanup_free_ char *kpath = yamldoc_path_key(path, k->text, k->len);
         const struct yamldoc_node *first = NULL;
         for (size_t q = 0; q < p && !first; q++) {
             const struct yamldoc_node *k2 = n->children[2 * q];
@@ -869,6 +875,7 @@ bool yamldoc_check_mapping_hinted(struct yamldoc *d, const struct yamldoc_node *
                 first = k2;
         }
         if (first) {
+            _cleanup_free_ char *kpath = yamldoc_path_key(path, k->text, k->len);
             _cleanup_free_ char *shown = yamldoc_show(k->text, k->len);
             if (first->line == k->line)
                 yamldoc_problem(d, k, kpath, "duplicate key '%s' (first given at line %d, "
@@ -883,6 +890,8 @@ bool yamldoc_check_mapping_hinted(struct yamldoc *d, const struct yamldoc_node *
             if (key_is(k, keys[i].name))
                 break;
         if (i == n_keys) {
+            /* The key's path only for the message: built for no valid key. */
+            _cleanup_free_ char *kpath = yamldoc_path_key(path, k->text, k->len);
             int hint = unknown_key_problem(d, k, kpath, keys, n_keys);
             if (hint >= 0 && (size_t) hint < YG_ARRAY_SIZE(hinted))
                 hinted[hint] = true;
