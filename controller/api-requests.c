@@ -90,11 +90,11 @@ static struct yg_error *idempotency_conflict(const char *key)
                         "use a new key for a new request", key);
 }
 
-/* The 201 answer, from what was parsed and stored: {"request": …, "warnings": […]}. */
-static json_t *submit_answer(const struct submit_job *j)
+/* The 201 answer's text, from what was parsed and stored:
+ * {"request": …, "warnings": […]}. */
+static char *submit_answer(const struct submit_job *j)
 {
-    json_t *request = requests_submitted_json(j->req, j->id, j->by.actor, j->submitted_at);
-    return request ? json_pack("{s:o, s:O}", "request", request, "warnings", j->warnings) : NULL;
+    return requests_submitted_answer(j->req, j->id, j->by.actor, j->submitted_at, j->warnings);
 }
 
 static int submit_run(struct store_txn *txn, void *ctx)
@@ -128,11 +128,7 @@ static int submit_run(struct store_txn *txn, void *ctx)
         return 0;       /* the answer is built after the commit, off the writer */
 
     /* A replay must return exactly this answer: build and keep it now. */
-    json_t *answer = submit_answer(j);
-    if (!answer)
-        return -EIO;
-    j->response = json_dumps(answer, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(answer);
+    j->response = submit_answer(j);
 
     const char *at = j->submitted_at;
     sqlite3_stmt *st = store_stmt(conn,
@@ -170,12 +166,8 @@ static void submit_finish(struct api_call *call, void *ctx, int result)
             api_add_header(call, "Idempotency-Replayed", "true");
         reply_raw_json(call, j->status, j->response);
     } else if (result == 0 && j->id > 0) {
-        json_t *answer = submit_answer(j);
-        if (answer)
-            api_reply_json(call, 201, answer);
-        else
-            api_reply_errorf(call, 500, "internal", "request %lld was stored but its answer "
-                             "cannot be built", (long long) j->id);
+        _cleanup_free_ char *answer = submit_answer(j);
+        reply_raw_json(call, 201, answer);
     } else if (j->error) {
         api_reply_error(call, steal_pointer(&j->error));
     } else {

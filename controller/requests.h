@@ -33,6 +33,11 @@ int64_t requests_insert_at(struct store_txn *txn, const struct principal *by,
  * (no read of the store: the submission's 201 answer). */
 json_t *requests_submitted_json(const struct request *req, int64_t id, const char *submitted_by,
                                 const char *at);
+/* The submission's answer {"request": <that>, "warnings": WARNINGS (an
+ * array of strings)} as the text json_dumps() gives with JSON_INDENT(2) |
+ * JSON_PRESERVE_ORDER (no final newline), written directly. */
+char *requests_submitted_answer(const struct request *req, int64_t id, const char *submitted_by,
+                                const char *at, const json_t *warnings);
 
 /* The request as API JSON; FULL adds transitions and source.  NULL when
  * there is no such request. */

@@ -574,6 +574,29 @@ static void test_submitted_json_matches_row(void **state)
     free(b);
     json_decref(built);
     json_decref(read);
+
+    /* The answer's text, written without jansson, is what jansson writes,
+     * with every character class that needs escaping and warnings. */
+    const char *purposes[] = { c.req->purpose, "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f \u533b\u7597 end", "" };
+    json_t *warning_sets[] = { json_array(), json_pack("[s]", "one \"warning\""),
+                               json_pack("[s, s]", "a", "b\nc") };
+    char *original_purpose = c.req->purpose;
+    for (size_t i = 0; i < YG_ARRAY_SIZE(purposes); i++)
+        for (size_t w = 0; w < YG_ARRAY_SIZE(warning_sets); w++) {
+            c.req->purpose = (char *) purposes[i];
+            json_t *tree = json_pack("{s:o, s:O}", "request",
+                                     requests_submitted_json(c.req, c.id, admin.actor, c.at),
+                                     "warnings", warning_sets[w]);
+            char *want = json_dumps(tree, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            char *got = requests_submitted_answer(c.req, c.id, admin.actor, c.at, warning_sets[w]);
+            assert_string_equal(got, want);
+            free(want);
+            free(got);
+            json_decref(tree);
+        }
+    c.req->purpose = original_purpose;
+    for (size_t w = 0; w < YG_ARRAY_SIZE(warning_sets); w++)
+        json_decref(warning_sets[w]);
     request_free(c.req);
 }
 
