@@ -295,6 +295,7 @@ void api_tokens_revoke(struct api_call *call, const struct api_route_args *args)
     struct token_job *j = xcalloc(1, sizeof *j);
     j->by = *api_call_principal(call);
     j->revoke_id = args->id;
+    api_call_invalidates_tokens(call);   /* revocation takes effect at once */
     api_defer(call, token_revoke_run, token_finish, j);
 }
 

@@ -136,6 +136,8 @@ struct api_server {
 
     /* Agents long-polling for playbook tasks (api-playbooks.c). */
     struct task_waiters *task_waiters;
+    /* Principals by token hash (auth.h): no token query per request. */
+    struct auth_cache *auth_cache;
 };
 
 /* RECEIVING → (PENDING: with the writer → COMMITTED: stored, answer not
@@ -156,6 +158,7 @@ struct api_call {
     _Atomic int phase;
     bool deferred;              /* counted in srv->owed */
     bool suspended_again;       /* the handler or finish suspended it (again) */
+    bool invalidates_tokens;    /* forget cached principals after the commit */
     uint64_t started_usec;
 
     /* The answer. */
@@ -376,9 +379,18 @@ static int deferred_run(struct store_txn *txn, void *ctx)
 static void deferred_done(void *ctx, int result)
 {
     struct api_call *call = ctx;
+    /* Committed (or refused); the answer is not built yet.  From here on
+     * no request is served a principal read before this change. */
+    if (call->invalidates_tokens)
+        auth_cache_invalidate(call->srv->auth_cache);
     call->result = result;
     atomic_store(&call->phase, CALL_COMMITTED);
     MHD_resume_connection(call->conn);
+}
+
+void api_call_invalidates_tokens(struct api_call *call)
+{
+    call->invalidates_tokens = true;
 }
 
 /* The call's answer is owed from now on (once per call: a long-poll may
@@ -477,7 +489,8 @@ static bool call_prepare(struct api_call *call, const char *url)
         return false;
     }
     struct store_conn *reader = api_call_reader(call);
-    int r = reader ? auth_lookup(reader, auth + 7, &call->principal) : -EIO;
+    int r = reader ? auth_lookup_cached(call->srv->auth_cache, reader, auth + 7, &call->principal)
+                   : -EIO;
     if (r == -ENOENT) {
         api_reply_errorf(call, 401, "unauthenticated", "the token is not valid (unknown or revoked)");
         return false;
@@ -604,6 +617,7 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
     pthread_mutex_init(&srv->owed_lock, NULL);
     pthread_cond_init(&srv->owed_done, NULL);
     srv->task_waiters = task_waiters_new();
+    srv->auth_cache = auth_cache_new();
 
     struct sockaddr_storage ss = { 0 };
     socklen_t sslen;
@@ -623,6 +637,7 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
     } else {
         *ret_errmsg = xasprintf("'%s' is not an IPv4 or IPv6 address to listen on", cfg->listen_address);
         task_waiters_free(srv->task_waiters);
+        auth_cache_free(srv->auth_cache);
         free(srv);
         return -EINVAL;
     }
@@ -640,6 +655,7 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
         *ret_errmsg = xasprintf("cannot listen on %s port %u (in use, or not allowed?)",
                                 cfg->listen_address, (unsigned) cfg->port);
         task_waiters_free(srv->task_waiters);
+        auth_cache_free(srv->auth_cache);
         free(srv);
         return -EADDRINUSE;
     }
@@ -673,6 +689,7 @@ void api_stop(struct api_server *srv)
     pthread_mutex_unlock(&srv->owed_lock);
     MHD_stop_daemon(srv->mhd);
     task_waiters_free(srv->task_waiters);
+    auth_cache_free(srv->auth_cache);
     pthread_mutex_destroy(&srv->owed_lock);
     pthread_cond_destroy(&srv->owed_done);
     free(srv);

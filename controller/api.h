@@ -67,6 +67,10 @@ void api_add_header(struct api_call *call, const char *name, const char *value);
  * is owned by the caller's handlers. */
 typedef void (*api_finish_fn)(struct api_call *call, void *ctx, int result);
 void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish, void *ctx);
+/* Before api_defer(): the change alters tokens (a revocation), so the
+ * cached principals are forgotten as soon as it is committed, before its
+ * answer is built. */
+void api_call_invalidates_tokens(struct api_call *call);
 
 /* Suspend the call with no store job: someone else (a long-poll's wake-up
  * or its timer) calls api_resume(CALL, RESULT) exactly once, from any

@@ -2,7 +2,9 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "audit.h"
 #include "sha256.h"
@@ -27,13 +29,11 @@ int role_from_string(const char *s)
     return -1;
 }
 
-int auth_lookup(struct store_conn *conn, const char *secret, struct principal *ret)
+static bool secret_length_ok(size_t len) { return len >= 8 && len <= 256; }
+
+/* The token whose secret hashes to HASH (hex). */
+static int lookup_hash(struct store_conn *conn, const char *hash, struct principal *ret)
 {
-    char hash[65];
-    size_t len = strlen(secret);
-    if (len < 8 || len > 256)
-        return -ENOENT;
-    sha256_hex(secret, len, hash);
     sqlite3_stmt *st = store_stmt(conn,
         "SELECT t.id, t.role, t.department_id, d.name, t.host_id FROM tokens t "
         "LEFT JOIN departments d ON d.id = t.department_id "
@@ -57,6 +57,99 @@ int auth_lookup(struct store_conn *conn, const char *secret, struct principal *r
     if (role < 0)
         return -EIO;
     p.role = (enum role) role;
+    *ret = p;
+    return 0;
+}
+
+int auth_lookup(struct store_conn *conn, const char *secret, struct principal *ret)
+{
+    char hash[65];
+    size_t len = strlen(secret);
+    if (!secret_length_ok(len))
+        return -ENOENT;
+    sha256_hex(secret, len, hash);
+    return lookup_hash(conn, hash, ret);
+}
+
+/* ---- the principal cache ---- */
+
+#define AUTH_CACHE_SLOTS 64     /* direct-mapped by the hash's first byte */
+
+struct auth_cache {
+    pthread_mutex_t lock;
+    uint64_t generation;        /* bumped by auth_cache_invalidate() */
+    struct {
+        bool used;
+        uint64_t generation;    /* of the cache when the lookup began */
+        uint8_t hash[SHA256_DIGEST_SIZE];
+        struct principal principal;
+    } slots[AUTH_CACHE_SLOTS];
+};
+
+struct auth_cache *auth_cache_new(void)
+{
+    struct auth_cache *c = xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void auth_cache_free(struct auth_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->lock);
+    explicit_bzero(c, sizeof *c);
+    free(c);
+}
+
+void auth_cache_invalidate(struct auth_cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->generation++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+int auth_lookup_cached(struct auth_cache *c, struct store_conn *conn, const char *secret,
+                       struct principal *ret)
+{
+    size_t len = strlen(secret);
+    if (!secret_length_ok(len))
+        return -ENOENT;
+    uint8_t hash[SHA256_DIGEST_SIZE];
+    sha256(secret, len, hash);
+    size_t slot = hash[0] % AUTH_CACHE_SLOTS;
+
+    pthread_mutex_lock(&c->lock);
+    uint64_t generation = c->generation;
+    bool hit = c->slots[slot].used && c->slots[slot].generation == generation &&
+               !memcmp(c->slots[slot].hash, hash, sizeof hash);
+    if (hit)
+        *ret = c->slots[slot].principal;
+    pthread_mutex_unlock(&c->lock);
+    if (hit)
+        return 0;
+
+    /* Read the store.  The entry is tagged with the generation seen
+     * *before* the read: a revocation committed after that bumps it, so an
+     * answer read from before the revocation is never used once the
+     * revocation has been acknowledged. */
+    static const char hex[] = "0123456789abcdef";
+    char hash_hex[2 * SHA256_DIGEST_SIZE + 1];
+    for (size_t i = 0; i < SHA256_DIGEST_SIZE; i++) {
+        hash_hex[2 * i] = hex[hash[i] >> 4];
+        hash_hex[2 * i + 1] = hex[hash[i] & 15];
+    }
+    hash_hex[2 * SHA256_DIGEST_SIZE] = '\0';
+    struct principal p;
+    int r = lookup_hash(conn, hash_hex, &p);
+    if (r < 0)
+        return r;           /* unknown and revoked tokens are not remembered */
+    pthread_mutex_lock(&c->lock);
+    c->slots[slot].used = true;
+    c->slots[slot].generation = generation;
+    memcpy(c->slots[slot].hash, hash, sizeof hash);
+    c->slots[slot].principal = p;
+    pthread_mutex_unlock(&c->lock);
     *ret = p;
     return 0;
 }

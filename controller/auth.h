@@ -38,6 +38,21 @@ struct principal {
 /* Look up a presented secret.  0, -ENOENT (unknown or revoked) or -EIO. */
 int auth_lookup(struct store_conn *conn, const char *secret, struct principal *ret);
 
+/* A cache of principals by their secret's SHA-256, for the API's threads:
+ * a submission then needs no token query.  Only found, unrevoked tokens
+ * are kept.  auth_cache_invalidate() forgets every entry; whoever revokes
+ * a token (or changes one in any way) must call it once the change is
+ * committed and before acknowledging it — api-admin.c's revocation does.
+ * (A token changed in the database file behind yunguand's back is seen
+ * only once its entry is evicted or the cache invalidated.) */
+struct auth_cache;
+struct auth_cache *auth_cache_new(void);
+void auth_cache_free(struct auth_cache *c);
+void auth_cache_invalidate(struct auth_cache *c);
+/* auth_lookup() through C. */
+int auth_lookup_cached(struct auth_cache *c, struct store_conn *conn, const char *secret,
+                       struct principal *ret);
+
 /* Create a token inside TXN; *ret_secret is "yg_" + 43 base64url chars.
  * Returns the new id (> 0) or -errno.  Audited. */
 int64_t auth_token_create(struct store_txn *txn, const struct principal *by, enum role role,

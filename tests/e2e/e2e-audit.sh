@@ -33,9 +33,13 @@ yg "$OPS" request approve "$R1" && a=$rc
 yg "$OPS" request reject "$R2" --reason "not this year" && b=$rc
 yg "$HEALTH" request withdraw "$R3" && c=$rc
 check_eq "$a $b $c" "0 0 0" "cloudops approves and rejects, health withdraws"
+api GET /api/v1/segments "$SPARE"
+check_status 200 "the netops token is accepted (and remembered by the daemon's principal cache)"
 yg "$ADMIN" --json token list
 yg "$ADMIN" token revoke "$(jqr '.items[] | select(.role == "netops") | .id')"
 check_rc 0 "admin revokes a token"
+api GET /api/v1/segments "$SPARE"
+check_status 401 "the revoked token is refused at once"
 yg_set_quota "$ADMIN" health 32 128GiB 2TiB 10
 check_rc 0 "admin changes the quota"
 # Refused attempts change nothing and leave no entry.

@@ -521,9 +521,25 @@ static void test_tokens(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 0);
     sqlite3_finalize(st);
+
+    /* The API's principal cache: a hit needs no query, so a revocation
+     * made behind its back is seen only once the cache is invalidated
+     * (the API does that right after committing a revocation). */
+    struct auth_cache *cache = auth_cache_new();
+    struct principal cached;
+    assert_int_equal(auth_lookup_cached(cache, r, made.secret, &cached), 0);
+    assert_int_equal(cached.token_id, made.id);
+    assert_int_equal(cached.role, ROLE_ADMIN);
+    assert_int_equal(auth_lookup_cached(cache, r, "yg_not-a-real-token-at-all", &cached), -ENOENT);
+    assert_int_equal(auth_lookup_cached(cache, r, "short", &cached), -ENOENT);
+
     assert_int_equal(sqlite3_exec(db, "UPDATE tokens SET revoked_at = 'now'", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(auth_lookup(r, made.secret, &p), -ENOENT);
+    assert_int_equal(auth_lookup_cached(cache, r, made.secret, &cached), 0);   /* still cached */
+    auth_cache_invalidate(cache);
+    assert_int_equal(auth_lookup_cached(cache, r, made.secret, &cached), -ENOENT);
+    auth_cache_free(cache);
     free(made.secret);
 }
 
