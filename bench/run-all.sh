@@ -158,8 +158,9 @@ wrk_figures() {
 # submit_run LABEL TOKENFILE DEPT: wrk with submit.lua; checks the counts.
 submit_run() {
     local label=$1 tokenfile=$2 dept=$3 out="$WORKDIR/wrk-$1.txt"
-    local before_201 before_jobs before_commits before_rows
+    local before_201 before_jobs before_commits before_rows before_unanswered
     before_201=$(metric 'yunguan_http_responses_total{code="201"}')
+    before_unanswered=$(metric yunguan_http_unanswered_changes_total)
     before_jobs=$(metric yunguan_store_changes_total)
     before_commits=$(metric yunguan_store_commits_total)
     before_rows=$(metric 'yunguan_requests{state="submitted"}')
@@ -175,7 +176,7 @@ submit_run() {
     load1=$(loadavg)
     wait_idle   # the answers wrk stopped waiting for are committed by now
     cpu=$(( $(cpu_ms "$YG_PID") - cpu0 ))
-    local line wrk_201 non2xx server_201 jobs commits rows
+    local line wrk_201 non2xx server_201 jobs commits rows unanswered
     line=$(grep '^SUBMIT ' "$out")
     grep '^status ' "$out" | sed 's/^/    /'
     wrk_201=$(sed -n 's/.* status_201=\([0-9]*\).*/\1/p' <<<"$line")
@@ -184,15 +185,21 @@ submit_run() {
     jobs=$(( $(metric yunguan_store_changes_total) - before_jobs ))
     commits=$(( $(metric yunguan_store_commits_total) - before_commits ))
     rows=$(( $(metric 'yunguan_requests{state="submitted"}') - before_rows ))
+    unanswered=$(( $(metric yunguan_http_unanswered_changes_total) - before_unanswered ))
     say "$line"
-    say "    counts: wrk saw $wrk_201 x 201 and $non2xx non-2xx; yunguand answered $server_201 x 201;"
+    say "    counts: wrk saw $wrk_201 x 201 and $non2xx non-2xx; yunguand answered $server_201 x 201"
+    say "            and stored $unanswered whose client had hung up before the answer;"
     say "            $rows requests stored; $jobs changes in $commits commits ($(awk -v j="$jobs" -v c="$commits" 'BEGIN { printf "%.1f", c ? j / c : 0 }') per commit)"
     say "    cpu:    yunguand used $cpu ms of CPU = $(awk -v c="$cpu" -v n="$rows" 'BEGIN { printf "%.0f", n ? c * 1000 / n : 0 }') us per stored request; load average $load0 -> $load1"
-    if [ "$rows" -eq "$server_201" ] && [ "$wrk_201" -le "$rows" ] &&
-       [ "$rows" -le $((wrk_201 + CONNECTIONS)) ]; then
-        say "    check:  stored = 201 answers (wrk missed $((rows - wrk_201)) still in flight when it stopped): ok"
+    # Every stored request was answered 201, except those whose client
+    # hung up first (wrk closes its connections at the end of the run, one
+    # request in flight on each at most); nothing was answered 201 without
+    # being stored, and wrk saw no 201 that yunguand did not send.
+    if [ "$rows" -eq $((server_201 + unanswered)) ] && [ "$unanswered" -le "$CONNECTIONS" ] &&
+       [ "$wrk_201" -le "$server_201" ] && [ "$rows" -le $((wrk_201 + CONNECTIONS)) ]; then
+        say "    check:  stored = 201 answers + $unanswered unanswered (wrk hung up on $((rows - wrk_201)) in flight when it stopped): ok"
     else
-        say "    check:  MISMATCH between stored requests and 201 answers"
+        say "    check:  MISMATCH: $rows stored, $server_201 answered 201, $unanswered stored after the client hung up, $wrk_201 seen by wrk"
     fi
     FIG[$label]="$(sed -n 's/.* rps=\([0-9]*\) p50_ms=\([0-9.]*\) .* p99_ms=\([0-9.]*\) .*/\1 req\/s, p50 \2 ms, p99 \3 ms/p' <<<"$line"), non-2xx $non2xx"
     RPS[$label]=$(sed -n 's/.* rps=\([0-9]*\) .*/\1/p' <<<"$line")

@@ -127,6 +127,8 @@ struct api_server {
     atomic_uint_fast64_t latency_buckets[N_BOUNDS + 1];
     atomic_uint_fast64_t latency_sum_usec;
     atomic_uint_fast64_t latency_count;
+    /* Changes committed whose client had gone before it could be answered. */
+    atomic_uint_fast64_t unanswered_changes;
 
     /* Calls handed to the store and not yet completed: their answers are
      * owed to clients, and api_stop() waits for them. */
@@ -368,6 +370,11 @@ void api_metrics_http(struct api_server *srv, struct strbuf *out)
                   (double) atomic_load(&srv->latency_sum_usec) / 1e6);
     strbuf_printf(out, "yunguan_http_request_duration_seconds_count %llu\n",
                   (unsigned long long) atomic_load(&srv->latency_count));
+    strbuf_printf(out, "# HELP yunguan_http_unanswered_changes_total Changes committed whose client "
+                       "closed its connection before the answer.\n"
+                       "# TYPE yunguan_http_unanswered_changes_total counter\n"
+                       "yunguan_http_unanswered_changes_total %llu\n",
+                  (unsigned long long) atomic_load(&srv->unanswered_changes));
 }
 
 static int deferred_run(struct store_txn *txn, void *ctx)
@@ -581,6 +588,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct api_call *call = *con_cls;
     if (!call)
         return;
+    /* The writer committed a change but the connection closed before its
+     * answer was built (a client that gave up): the change stands, and is
+     * counted.  (FINISH is not run here: a long-poll's may suspend again.) */
+    if (atomic_load(&call->phase) == CALL_COMMITTED && call->run && call->result == 0 &&
+        call->route && !streq(call->route->method, "GET"))
+        atomic_fetch_add(&call->srv->unanswered_changes, 1);
     if (call->status)
         record_metrics(call);
     if (call->deferred) {
