@@ -854,10 +854,16 @@ int playbook_tasks_fetch(struct store_txn *txn, const struct principal *by, int6
                          size_t max, json_t **ret_tasks)
 {
     struct store_conn *conn = store_txn_conn(txn);
+    /* A task already 'sent' but not begun is handed out again: an agent
+     * polls only when it has no task in hand and every result of its own
+     * is delivered (doc/AGENT.md), so the answer that carried it was lost
+     * (the poll's connection dropped).  Its steps are idempotent, and a
+     * task the agent did begin has a journal and ends in a result first. */
     sqlite3_stmt *st = store_stmt(conn,
-        "SELECT t.id, t.run_id, r.mode, r.playbook, t.segment_json, t.steps, t.step_wait_seconds, t.host "
+        "SELECT t.id, t.run_id, r.mode, r.playbook, t.segment_json, t.steps, t.step_wait_seconds, t.host, "
+        "       t.state "
         "FROM playbook_tasks t JOIN playbook_runs r ON r.id = t.run_id "
-        "WHERE t.host_id = ?1 AND t.state = 'waiting' AND t.deadline_epoch IS NOT NULL "
+        "WHERE t.host_id = ?1 AND t.state IN ('waiting', 'sent') AND t.deadline_epoch IS NOT NULL "
         "ORDER BY t.id LIMIT ?2");
     if (!st)
         return -EIO;
@@ -867,12 +873,14 @@ int playbook_tasks_fetch(struct store_txn *txn, const struct principal *by, int6
     int64_t ids[64];
     int waits[64];
     char *hosts[64];
+    bool again[64];
     size_t n = 0;
     int rc;
     while (n < YG_ARRAY_SIZE(ids) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         ids[n] = sqlite3_column_int64(st, 0);
         waits[n] = sqlite3_column_int(st, 6);
         hosts[n] = xstrdup(store_column_text(st, 7));
+        again[n] = streq(store_column_text(st, 8), "sent");
         json_array_append_new(tasks, json_pack("{s:I, s:I, s:s, s:s, s:o, s:I, s:o}",
             "id", (json_int_t) ids[n], "run", (json_int_t) sqlite3_column_int64(st, 1),
             "mode", store_column_text(st, 2), "playbook", store_column_text(st, 3),
@@ -888,7 +896,12 @@ int playbook_tasks_fetch(struct store_txn *txn, const struct principal *by, int6
     for (size_t i = 0; i < n; i++) {
         if (r == 0) {
             st = store_stmt(conn,
-                "UPDATE playbook_tasks SET state = 'sent', sent_at = ?2, updated_at = ?2, deadline_epoch = ?3 "
+                "UPDATE playbook_tasks SET updated_at = ?2, "
+                /* a redelivered task keeps its first deadline: an agent that
+                 * keeps polling but never begins must still time out */
+                "  sent_at = CASE state WHEN 'sent' THEN sent_at ELSE ?2 END, "
+                "  deadline_epoch = CASE state WHEN 'sent' THEN deadline_epoch ELSE ?3 END, "
+                "  state = 'sent' "
                 "WHERE id = ?1");
             if (!st)
                 r = -EIO;
@@ -904,8 +917,11 @@ int playbook_tasks_fetch(struct store_txn *txn, const struct principal *by, int6
             _cleanup_free_ char *object = xasprintf("playbook-run/%" PRId64 "/host/%s",
                                                     (int64_t) json_integer_value(json_object_get(t, "run")),
                                                     hosts[i]);
-            r = audit(txn, by, "playbook.host", object, json_pack("{s:s}", "state", "waiting"),
-                      json_pack("{s:s, s:I}", "state", "sent", "task", (json_int_t) ids[i]));
+            r = audit(txn, by, "playbook.host", object,
+                      json_pack("{s:s}", "state", again[i] ? "sent" : "waiting"),
+                      again[i] ? json_pack("{s:s, s:I, s:b}", "state", "sent", "task",
+                                           (json_int_t) ids[i], "redelivered", 1)
+                               : json_pack("{s:s, s:I}", "state", "sent", "task", (json_int_t) ids[i]));
         }
         free(hosts[i]);
     }
@@ -920,8 +936,8 @@ int playbook_tasks_fetch(struct store_txn *txn, const struct principal *by, int6
 bool playbook_tasks_pending(struct store_conn *conn, int64_t host_id)
 {
     sqlite3_stmt *st = store_stmt(conn,
-        "SELECT 1 FROM playbook_tasks WHERE host_id = ?1 AND state = 'waiting' AND deadline_epoch IS NOT NULL "
-        "LIMIT 1");
+        "SELECT 1 FROM playbook_tasks WHERE host_id = ?1 AND state IN ('waiting', 'sent') "
+        "AND deadline_epoch IS NOT NULL LIMIT 1");
     if (!st)
         return false;
     sqlite3_bind_int64(st, 1, host_id);
