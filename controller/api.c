@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -160,6 +161,7 @@ struct api_call {
     _Atomic int phase;
     bool deferred;              /* counted in srv->owed */
     bool suspended_again;       /* the handler or finish suspended it (again) */
+    bool abandoned;             /* the client left before the answer was built */
     bool invalidates_tokens;    /* forget cached principals after the commit */
     uint64_t started_usec;
 
@@ -404,6 +406,8 @@ void api_call_invalidates_tokens(struct api_call *call)
  * suspend several times), and the connection is suspended. */
 static void call_suspend(struct api_call *call, api_finish_fn finish, void *ctx)
 {
+    /* An abandoned call's finish must free what it owns instead. */
+    assert(!call->abandoned);
     call->finish = finish;
     call->ctx = ctx;
     atomic_store(&call->phase, CALL_PENDING);
@@ -596,6 +600,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_add(&call->srv->unanswered_changes, 1);
     if (call->status)
         record_metrics(call);
+    /* Its answer was never built: FINISH owns CTX, so it runs now, told
+     * that nobody is listening (its reply is thrown away below; it must
+     * not suspend again — a negative result never does). */
+    if (atomic_load(&call->phase) == CALL_COMMITTED && call->finish) {
+        call->abandoned = true;
+        call->finish(call, call->ctx, -ECONNRESET);
+    }
     if (call->deferred) {
         struct api_server *srv = call->srv;
         pthread_mutex_lock(&srv->owed_lock);
