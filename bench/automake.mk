@@ -3,7 +3,7 @@
 # `make bench` builds just them and yunguand.  bench/run-all.sh builds and
 # runs everything.  See bench/README.md.
 BENCH_BINS = bench/bench-mhd-constant bench/bench-sqlite-insert bench/bench-store-fill \
-	bench/bench-vms bench/bench-steps
+	bench/bench-vms bench/bench-steps bench/bench-playbook-render
 noinst_PROGRAMS += $(BENCH_BINS)
 
 # The HTTP layer alone: libmicrohttpd with api.c's threading, a constant answer.
@@ -49,3 +49,9 @@ EXTRA_DIST += bench/bench-readiness.sh bench/readiness-fill.py bench/report.lua 
 bench: $(BENCH_BINS) controller/yunguand
 .PHONY: bench
 EXTRA_DIST += bench/bench-playbooks.sh
+
+# The playbook loader and renderer alone: CPU time per parse and per host
+# rendered, for every shipped playbook.
+bench_bench_playbook_render_SOURCES = bench/bench-playbook-render.c
+bench_bench_playbook_render_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS)
+bench_bench_playbook_render_LDADD = lib/libyunguan.la $(JANSSON_LIBS)
