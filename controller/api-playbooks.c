@@ -66,6 +66,17 @@ static int load_installed(const char *dir, const char *name, char **ret_text, si
     r = playbook_parse(text, len, path, ret_pb, ret_error);
     if (r < 0)
         return r;
+    /* Runs and audit entries name the playbook by its file; the file must
+     * say the same, or a renamed copy would run under another name. */
+    if (!streq(playbook_name(*ret_pb), name)) {
+        *ret_error = yg_error_new(422, "invalid_playbook",
+                                  "playbook file '%s' declares metadata.name '%s'; the file must be "
+                                  "named after it ('%s.yaml')", path, playbook_name(*ret_pb),
+                                  playbook_name(*ret_pb));
+        playbook_free(*ret_pb);
+        *ret_pb = NULL;
+        return -EINVAL;
+    }
     *ret_text = steal_pointer(&text);
     *ret_len = len;
     return 0;

@@ -552,9 +552,11 @@ int playbook_run_create(struct store_txn *txn, const struct principal *by,
                 render_error = yg_error_new(422, "render_failed",
                                             "the playbook cannot be rendered for host '%s'", hosts[i].name);
             if (++render_failures <= RENDER_ERRORS_MAX) {
+                /* The renderer's messages name the host already; keep
+                 * where in the playbook each problem stands. */
                 for (size_t d = 0; e && d < e->n_details; d++)
-                    yg_error_add_detail(render_error, 0, 0, e->details[d].path, "host '%s': %s",
-                                        hosts[i].name, e->details[d].message);
+                    yg_error_add_detail(render_error, e->details[d].line, e->details[d].column,
+                                        e->details[d].path, "%s", e->details[d].message);
                 if (e && e->n_details == 0)
                     yg_error_add_detail(render_error, 0, 0, NULL, "host '%s': %s", hosts[i].name, e->message);
                 if (!e)

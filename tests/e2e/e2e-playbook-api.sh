@@ -102,6 +102,11 @@ yg "$NETOPS" playbook show enable-dual-stack
 check_rc 0 "'playbook show' shows one"
 api GET /api/v1/playbooks/no-such-playbook "$NETOPS"
 check_status 404 "an unknown playbook is 404"
+cp "$YG_TMP/playbooks/enable-dual-stack.yaml" "$YG_TMP/playbooks/renamed-copy.yaml"
+api GET /api/v1/playbooks/renamed-copy "$NETOPS"
+check_status 422 "a playbook file not named after its metadata.name is refused (422)"
+check_match "$(jq -r .error.message "$YG_BODY")" "declares metadata.name 'enable-dual-stack'" "... saying which name it declares"
+rm -f "$YG_TMP/playbooks/renamed-copy.yaml"
 api GET /api/v1/playbooks/enable-dual-stack "$HEALTH"
 check_status 403 "a department cannot read playbooks"
 
