@@ -93,7 +93,7 @@ yg() { ip netns exec "$CTL" "$CLI" --server "$URL" --token "$ADMIN" "$@"; }
             "$(printf 'hv%03d' "$i")" $((10 + i)) $((0x100 + i))
     done
 } >"$WORK/segments.yaml"
-yg quota set bench --vcpus 8 --memory 16GiB --disk 100GiB --vms 4 >/dev/null
+yg quota set bench --vcpus 8 --memory 16GiB --disk 100GiB --vms 4 --max-lease-days 365 >/dev/null
 yg segment apply "$WORK/segments.yaml" >/dev/null
 
 for i in $(seq 1 "$HOSTS"); do
