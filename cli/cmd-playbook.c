@@ -135,12 +135,27 @@ static void print_steps(const json_t *steps)
     }
 }
 
+static int cmd_show_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
 static int cmd_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
     int r = no_options(cli, cmd, argc, argv);
-    if (r != 0 || (r = cli_operands(cmd, argc, argv, 1, 1, "NAME")) != 0)
+    if (r != 0 || (r = cli_operands(cmd, argc, argv, 1, 1, "NAME|RUN")) != 0)
         return r;
     const char *name = argv[optind];
+    /* 'playbook show 12' is run 12: what an engineer following a run types. */
+    if (all_digits(name))
+        return cmd_show_run(cli, cmd, argc, argv);
     if (!is_name(name))
         return cli_usage_error(cmd, "'%s' is not a playbook name (%s)", name, CLI_DEPARTMENT_RULE);
     _cleanup_free_ char *path = xasprintf("/api/v1/playbooks/%s", name);
@@ -594,8 +609,8 @@ static const struct cli_command playbook_commands[] = {
     },
     {
         .group = "playbook", .name = "show",
-        .synopsis = "NAME",
-        .summary = "Show an installed playbook: parameters and steps.",
+        .synopsis = "NAME|RUN",
+        .summary = "Show an installed playbook (parameters and steps), or a run (a number: as show-run).",
         .run = cmd_show,
     },
     {

@@ -313,8 +313,8 @@ canary_kept() { ip -n "${P}hv04" -6 addr show dev br-lab | grep -q '2001:db8:b::
                 ip -n "${P}hv04" -6 route show default | grep -q 'via 2001:db8:b::1'; }
 check "the canary hv04 keeps what its successful apply did" canary_kept
 
-yg "$AUDITOR" --json playbook show-run "$RUN_B"
-check_rc 0 "an auditor reads the failed run's record"
+yg "$AUDITOR" --json playbook show "$RUN_B"
+check_rc 0 "an auditor reads the failed run's record ('playbook show RUN')"
 check_eq "$(jqr '.hosts[] | select(.host == "hv05") | .state')" failed "... which says hv05 failed"
 
 # ---- 5. the trail -----------------------------------------------------------------------
