@@ -268,7 +268,8 @@ int tasks_results_pending(const char *state_dir, int64_t **ret_ids, size_t *ret_
         ids[n++] = id;
     }
     closedir(d);
-    qsort(ids, n, sizeof *ids, cmp_id);
+    if (n > 1)                  /* qsort(NULL, 0, …) is undefined behaviour */
+        qsort(ids, n, sizeof *ids, cmp_id);
     *ret_ids = ids;
     *ret_n = n;
     return 0;

@@ -75,8 +75,10 @@ int addresses_next_free(const struct ip_prefix *prefix, uint64_t first, const st
                         size_t n_used, struct ip_addr *ret)
 {
     struct ip_addr *sorted = xcalloc(n_used ? n_used : 1, sizeof *sorted);
-    memcpy(sorted, used, n_used * sizeof *sorted);
-    qsort(sorted, n_used, sizeof *sorted, cmp_addr);
+    if (n_used > 0) {           /* memcpy/qsort with NULL are undefined even for 0 */
+        memcpy(sorted, used, n_used * sizeof *sorted);
+        qsort(sorted, n_used, sizeof *sorted, cmp_addr);
+    }
     int r = next_free_sorted(prefix, first, sorted, n_used, ret);
     free(sorted);
     return r;
@@ -172,8 +174,10 @@ int addresses_pool_load(struct store_conn *conn, int64_t segment_id, struct addr
         return -EIO;
     }
     /* Kept sorted from here on: each take is a search, not a sort. */
-    qsort(pool->used4, pool->n4, sizeof *pool->used4, cmp_addr);
-    qsort(pool->used6, pool->n6, sizeof *pool->used6, cmp_addr);
+    if (pool->n4 > 1)           /* qsort(NULL, 0, …) is undefined behaviour */
+        qsort(pool->used4, pool->n4, sizeof *pool->used4, cmp_addr);
+    if (pool->n6 > 1)
+        qsort(pool->used6, pool->n6, sizeof *pool->used6, cmp_addr);
     *ret = pool;
     return 0;
 }

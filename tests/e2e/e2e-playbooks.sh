@@ -156,7 +156,12 @@ dump()
     } | sort
 }
 
-for h in $HOSTS; do dump "$h" >"$YG_TMP/dump-$h.before"; done
+# The "before" picture once the kernel has settled: every link-local
+# address (mgmt0's too) has finished duplicate address detection.
+for h in $HOSTS; do
+    wait_until 50 netns_no_tentative "$P$h" mgmt0 || diag "$h: mgmt0 still has a tentative address"
+    dump "$h" >"$YG_TMP/dump-$h.before"
+done
 
 # ---- the controller, the plan, the agents ----------------------------------------
 
