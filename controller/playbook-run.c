@@ -1359,11 +1359,7 @@ json_t *playbook_runs_json(struct store_conn *conn, const char *segment, const c
 /* ---- the sweeper thread ---- */
 
 struct playbook_sweeper {
-    struct store *store;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stop;
+    struct store_ticker *ticker;
 };
 
 static int sweeper_run(struct store_txn *txn, void *ctx)
@@ -1372,36 +1368,17 @@ static int sweeper_run(struct store_txn *txn, void *ctx)
     return playbook_run_sweep(txn, (int64_t) time(NULL));
 }
 
-static void *sweeper_main(void *arg)
+static int sweep_interval(void)
 {
-    struct playbook_sweeper *sw = arg;
-    pthread_mutex_lock(&sw->lock);
-    while (!sw->stop) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += SWEEP_INTERVAL_SECONDS;
-        while (!sw->stop && pthread_cond_timedwait(&sw->wake, &sw->lock, &deadline) == 0)
-            ;
-        if (sw->stop)
-            break;
-        pthread_mutex_unlock(&sw->lock);
-        int r = store_run(sw->store, sweeper_run, sw);
-        if (r < 0 && r != -ESHUTDOWN)
-            log_warn(LOG_DOMAIN, "playbook timeout sweep failed: %s", strerror(-r));
-        pthread_mutex_lock(&sw->lock);
-    }
-    pthread_mutex_unlock(&sw->lock);
-    return NULL;
+    return SWEEP_INTERVAL_SECONDS;
 }
 
 struct playbook_sweeper *playbook_sweeper_start(struct store *store)
 {
     struct playbook_sweeper *sw = xcalloc(1, sizeof *sw);
-    sw->store = store;
     playbook_run_set_judging_since((int64_t) time(NULL));
-    pthread_mutex_init(&sw->lock, NULL);
-    pthread_cond_init(&sw->wake, NULL);
-    if (pthread_create(&sw->thread, NULL, sweeper_main, sw) != 0) {
+    sw->ticker = store_ticker_start(store, "playbook timeout sweep", sweep_interval, sweeper_run, NULL);
+    if (!sw->ticker) {
         free(sw);
         return NULL;
     }
@@ -1412,12 +1389,6 @@ void playbook_sweeper_stop(struct playbook_sweeper *sw)
 {
     if (!sw)
         return;
-    pthread_mutex_lock(&sw->lock);
-    sw->stop = true;
-    pthread_cond_signal(&sw->wake);
-    pthread_mutex_unlock(&sw->lock);
-    pthread_join(sw->thread, NULL);
-    pthread_mutex_destroy(&sw->lock);
-    pthread_cond_destroy(&sw->wake);
+    store_ticker_stop(sw->ticker);
     free(sw);
 }

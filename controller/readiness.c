@@ -954,11 +954,7 @@ int readiness_waiver_add(struct store_txn *txn, const struct principal *by, cons
 /* ---- the staleness sweep ---- */
 
 struct readiness_sweeper {
-    struct store *store;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stop;
+    struct store_ticker *ticker;
     int64_t last;
 };
 
@@ -972,39 +968,14 @@ static int sweep_run(struct store_txn *txn, void *ctx)
     return r;
 }
 
-static void *sweeper_main(void *arg)
-{
-    struct readiness_sweeper *sw = arg;
-    pthread_mutex_lock(&sw->lock);
-    while (!sw->stop) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += readiness_heartbeat();
-        while (!sw->stop && pthread_cond_timedwait(&sw->wake, &sw->lock, &deadline) == 0)
-            ;
-        if (sw->stop)
-            break;
-        pthread_mutex_unlock(&sw->lock);
-        int r = store_run(sw->store, sweep_run, sw);
-        if (r < 0 && r != -ESHUTDOWN)
-            log_warn(LOG_DOMAIN, "staleness sweep failed: %s", strerror(-r));
-        pthread_mutex_lock(&sw->lock);
-    }
-    pthread_mutex_unlock(&sw->lock);
-    return NULL;
-}
-
 struct readiness_sweeper *readiness_sweeper_start(struct store *store)
 {
     struct readiness_sweeper *sw = xcalloc(1, sizeof *sw);
-    sw->store = store;
     /* Freshness is judged from now on (see freshness()); the first sweep
      * recomputes every segment whose hosts reported before we started. */
     readiness_set_judging_since((int64_t) time(NULL));
-    sw->last = 0;
-    pthread_mutex_init(&sw->lock, NULL);
-    pthread_cond_init(&sw->wake, NULL);
-    if (pthread_create(&sw->thread, NULL, sweeper_main, sw) != 0) {
+    sw->ticker = store_ticker_start(store, "staleness sweep", readiness_heartbeat, sweep_run, sw);
+    if (!sw->ticker) {
         free(sw);
         return NULL;
     }
@@ -1015,12 +986,6 @@ void readiness_sweeper_stop(struct readiness_sweeper *sw)
 {
     if (!sw)
         return;
-    pthread_mutex_lock(&sw->lock);
-    sw->stop = true;
-    pthread_cond_signal(&sw->wake);
-    pthread_mutex_unlock(&sw->lock);
-    pthread_join(sw->thread, NULL);
-    pthread_mutex_destroy(&sw->lock);
-    pthread_cond_destroy(&sw->wake);
+    store_ticker_stop(sw->ticker);
     free(sw);
 }

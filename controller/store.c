@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "log.h"
@@ -484,4 +486,70 @@ void store_get_stats(struct store *s, struct store_stats *ret)
     pthread_mutex_lock(&s->lock);
     *ret = s->stats;
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- periodic jobs ---- */
+
+struct store_ticker {
+    struct store *store;
+    const char *what;
+    int (*interval)(void);
+    store_job_run_fn run;
+    void *ctx;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+};
+
+static void *ticker_main(void *arg)
+{
+    struct store_ticker *t = arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += t->interval();
+        while (!t->stop && pthread_cond_timedwait(&t->wake, &t->lock, &deadline) == 0)
+            ;
+        if (t->stop)
+            break;
+        pthread_mutex_unlock(&t->lock);
+        int r = store_run(t->store, t->run, t->ctx);
+        if (r < 0 && r != -ESHUTDOWN)
+            log_warn(LOG_DOMAIN, "%s failed: %s", t->what, strerror(-r));
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+struct store_ticker *store_ticker_start(struct store *s, const char *what,
+                                        int (*interval)(void), store_job_run_fn run, void *ctx)
+{
+    struct store_ticker *t = xcalloc(1, sizeof *t);
+    *t = (struct store_ticker) { .store = s, .what = what, .interval = interval, .run = run, .ctx = ctx };
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->wake, NULL);
+    if (pthread_create(&t->thread, NULL, ticker_main, t) != 0) {
+        pthread_mutex_destroy(&t->lock);
+        pthread_cond_destroy(&t->wake);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void store_ticker_stop(struct store_ticker *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->wake);
+    free(t);
 }

@@ -50,6 +50,14 @@ void store_submit(struct store *s, store_job_run_fn run, store_job_done_fn done,
 /* Submit and wait. */
 int store_run(struct store *s, store_job_run_fn run, void *ctx);
 
+/* A thread that runs RUN as a store job every INTERVAL() seconds (read
+ * each round) until stopped: the sweeps that look for what went stale.
+ * WHAT names it in the log when a round fails.  NULL when no thread. */
+struct store_ticker;
+struct store_ticker *store_ticker_start(struct store *s, const char *what,
+                                        int (*interval)(void), store_job_run_fn run, void *ctx);
+void store_ticker_stop(struct store_ticker *t);
+
 struct store_conn *store_txn_conn(struct store_txn *txn);
 struct audit_chain *store_txn_audit_chain(struct store_txn *txn);
 
