@@ -256,6 +256,11 @@ static void copy_routes(struct nl_cache *cache, struct snapshot *s)
         int family = rtnl_route_get_family(rt);
         if (family != AF_INET && family != AF_INET6)
             continue;
+        /* The checks count only unicast routes outside the local table
+         * (checks.c, route_counts); the local table alone holds one route
+         * per address, so leaving it out halves a big host's snapshot. */
+        if (rtnl_route_get_type(rt) != RTN_UNICAST || rtnl_route_get_table(rt) == RT_TABLE_LOCAL)
+            continue;
         struct snapshot_route sr = {
             .table = rtnl_route_get_table(rt),
             .type = rtnl_route_get_type(rt),

@@ -142,6 +142,22 @@ sleep 1
 ctl_rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon/status")
 ctl_anon=$(awk '/^RssAnon/ { print $2 }' "/proc/$daemon/status")
 ctl_file=$(awk '/^RssFile/ { print $2 }' "/proc/$daemon/status")
+# PSS divides each shared page among the processes that map it; USS counts
+# only the pages no other process maps: what the host gets back when the
+# agent exits.  Both depend on what else runs: on a hypervisor host
+# libvirtd maps libcurl-gnutls and most of the libraries it pulls in
+# (Debian 12's libvirt links it), so the agent shares those pages there.
+ctl_pss=$(awk '/^Pss:/ { print $2 }' "/proc/$daemon/smaps_rollup")
+ctl_uss=$(awk '/^Private_(Clean|Dirty):/ { n += $2 } END { print n }' "/proc/$daemon/smaps_rollup")
+beside="no libvirtd runs here: the pages of libcurl and its libraries are the agent's alone"
+libvirtd_pid=$(pgrep -x libvirtd | head -1)
+if [ -n "$libvirtd_pid" ]; then
+    if grep -q 'libcurl' "/proc/$libvirtd_pid/maps" 2>/dev/null; then
+        beside="beside libvirtd (pid $libvirtd_pid), which maps libcurl-gnutls and its libraries too"
+    else
+        beside="beside libvirtd (pid $libvirtd_pid), which does not map libcurl"
+    fi
+fi
 # kB per mapping: [heap], [anon], the agent, libc, libnl, and libcurl with
 # everything it pulls in (the rest of the shared libraries).
 ctl_parts=$(awk '
@@ -173,4 +189,5 @@ echo "  daemon, one evaluation after a change (warm caches): ${1:-?} ms (snapsho
 echo "  daemon memory, reports to stdout: VmRSS ${rss:-?} kB, VmHWM ${hwm:-?} kB"
 echo "  daemon memory, with a controller (libcurl initialised, task thread): VmRSS ${ctl_rss:-?} kB (anonymous ${ctl_anon:-?}, files ${ctl_file:-?})"
 echo "    by mapping (kB): ${ctl_parts:-?}"
+echo "    PSS ${ctl_pss:-?} kB, USS (private pages) ${ctl_uss:-?} kB; $beside"
 echo "  report status: $(sed -n 's/.*"status": "\([a-z]*\)".*/\1/p' "$tmp/once.json" | head -1)"
