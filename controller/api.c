@@ -14,6 +14,7 @@
 
 #include "api-handlers.h"
 #include "log.h"
+#include "segments.h"
 #include "util.h"
 
 #define LOG_DOMAIN "api"
@@ -27,7 +28,10 @@
  * ~3 % of a submission's CPU in memset; 32 KiB is its own default. */
 #define CONNECTION_MEMORY (32 * 1024)
 
-enum route_body { BODY_NONE, BODY_JSON, BODY_DOCUMENT };
+/* What a route reads: nothing; a small JSON object (JSON_BODY_MAX); a
+ * document (requests, reports: the configured max_body_bytes); a whole
+ * segment list (SEGMENTS_MAX_BYTES, the limit the CLI reads files with). */
+enum route_body { BODY_NONE, BODY_JSON, BODY_DOCUMENT, BODY_SEGMENT_LIST };
 
 struct route {
     const char *method;
@@ -95,7 +99,7 @@ static const struct route routes[] = {
     { "GET",    "/api/v1/lease-policies/{name}",   api_lease_policy_get, R_READERS | ROLE_BIT(ROLE_DEPARTMENT), BODY_NONE },
     { "PUT",    "/api/v1/lease-policies/{name}",   api_lease_policy_put, R_ADMIN,          BODY_JSON },
     /* Segment plans and IPv6 prefix allocation (api-segments.c). */
-    { "PUT",    "/api/v1/segments",                api_segments_apply,  R_NETOPS,          BODY_DOCUMENT },
+    { "PUT",    "/api/v1/segments",                api_segments_apply,  R_NETOPS,          BODY_SEGMENT_LIST },
     { "GET",    "/api/v1/segments/{name}/plan",    api_segments_plan,   R_READERS,         BODY_NONE },
     { "POST",   "/api/v1/prefixes/allocate",       api_prefixes_allocate, R_NETOPS,        BODY_JSON },
     { "GET",    "/api/v1/prefixes",                api_prefixes_list,   R_READERS,         BODY_NONE },
@@ -489,6 +493,7 @@ static bool call_prepare(struct api_call *call, const char *url)
         return false;
     }
     call->body_limit = call->route->body == BODY_DOCUMENT ? call->srv->cfg.max_body_bytes
+                     : call->route->body == BODY_SEGMENT_LIST ? SEGMENTS_MAX_BYTES
                      : call->route->body == BODY_JSON ? JSON_BODY_MAX : 0;
 
     if (!call->route->roles)

@@ -412,6 +412,58 @@ static int add_warnings(struct store_conn *conn, const struct segment_list *list
     return 0;
 }
 
+static void bind_prefix(sqlite3_stmt *st, int i, const struct ip_prefix *p);
+
+/* A list written before `prefix allocate` gave a segment its IPv6 prefix
+ * leaves ipv6 out; applying it would silently take the plan away.  Leaving
+ * the key out of such a segment is refused (the message says what to
+ * write); an explicit 'ipv6: null' still takes the plan away, and the
+ * allocation stays recorded either way. */
+static int check_allocated_ipv6_kept(struct store_conn *conn, const struct segment_list *list,
+                                     const struct plan *p, struct conflicts *c)
+{
+    sqlite3_stmt *st = NULL;
+    for (size_t i = 0; i < list->n_segments; i++) {
+        const struct segment *s = &list->segments[i];
+        const struct stored *old = p->items[i].old;
+        if (s->ipv6_given || !old || !old->seg.has_ipv6)
+            continue;
+        if (!st) {
+            st = store_stmt(conn,
+                "SELECT id, created_at, created_by FROM prefix_allocations "
+                "WHERE segment_id = ?1 AND prefix = ?2 ORDER BY id DESC LIMIT 1");
+            if (!st)
+                return -EIO;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        sqlite3_bind_int64(st, 1, old->id);
+        bind_prefix(st, 2, &old->seg.ipv6_prefix);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            continue;
+        if (rc != SQLITE_ROW) {
+            log_err(LOG_DOMAIN, "cannot read the prefix allocations: %s", sqlite3_errmsg(store_conn_db(conn)));
+            return -EIO;
+        }
+        char ptext[IP_PREFIX_STRLEN], gtext[IP_ADDR_STRLEN];
+        _cleanup_free_ char *path = xasprintf("segments[%zu]", i);
+        conflict_add(c, s->pos, path,
+                     "segment '%s' has the IPv6 prefix %s that prefix allocation %lld gave it "
+                     "(%s, by %s), and this list leaves ipv6 out: to keep it, add "
+                     "'ipv6: {prefix: \"%s\", gateway: \"%s\"}'; to take the IPv6 plan away, "
+                     "write 'ipv6: null' (the allocation stays recorded)",
+                     s->name, ip_prefix_format(&old->seg.ipv6_prefix, ptext),
+                     (long long) sqlite3_column_int64(st, 0),
+                     (const char *) sqlite3_column_text(st, 1),
+                     (const char *) sqlite3_column_text(st, 2), ptext,
+                     ip_addr_format(&old->seg.ipv6_gateway, gtext));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return 0;
+}
+
 static int make_plan(struct store_conn *conn, const struct segment_list *list, struct plan *p,
                      struct yg_error **ret_error)
 {
@@ -437,6 +489,9 @@ static int make_plan(struct store_conn *conn, const struct segment_list *list, s
 
     struct conflicts c = { 0 };
     check_against_store(list, &p->stored, &c);
+    r = check_allocated_ipv6_kept(conn, list, p, &c);
+    if (r < 0)
+        return r;
     if (c.n > 0) {
         *ret_error = conflicts_finish(&c);
         return -EINVAL;

@@ -482,6 +482,7 @@ static void validate_segment(struct yamldoc *d, const struct yamldoc_node *n, co
                                           ? v[SEG_IPV6] : NULL;
     bool ipv6_ok = seg_ipv6 && validate_ipv6(d, seg_ipv6, p_ipv6, s, chk);
     s->has_ipv6 = ipv6_ok;
+    s->ipv6_given = v[SEG_IPV6] != NULL;
     if (v[SEG_HOSTS])
         validate_hosts(d, v[SEG_HOSTS], p_hosts, s, ipv4_ok, ipv6_ok, seg_ipv6);
 }

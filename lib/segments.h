@@ -16,7 +16,9 @@
  *       hosts:                          # optional: planned addresses
  *         - {name: hv01, ipv4: 198.51.100.21, ipv6: "2001:db8:10::21"}
  *
- * ipv6 is optional (absent or empty: the segment is v4-only for now); when
+ * ipv6 is optional (absent or null: the segment is v4-only for now; a
+ * segment whose IPv6 prefix came from `prefix allocate` must keep it
+ * written or say null, see controller/segments.c); when
  * given, prefix and gateway come as a pair. */
 #ifndef YG_SEGMENTS_H
 #define YG_SEGMENTS_H 1
@@ -55,6 +57,8 @@ struct segment {
     struct ip_prefix ipv4_prefix;
     struct ip_addr ipv4_gateway;
     bool has_ipv6;
+    bool ipv6_given;                    /* the ipv6 key was written (empty or null:
+                                         * the IPv6 plan is taken away on purpose) */
     struct ip_prefix ipv6_prefix;       /* when has_ipv6 */
     struct ip_addr ipv6_gateway;        /* when has_ipv6 */
     bool slaac;

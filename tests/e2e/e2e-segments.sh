@@ -209,6 +209,45 @@ check_rc 1 "a new segment with civil-affairs' allocated IPv6 prefix is refused"
 check_match "$(cat "$YG_ERR")" "v6overlap.yaml:7:20: segments\\[0\\]\\.ipv6\\.prefix: 2001:db8:100:c::/64 overlaps 2001:db8:100:c::/64 of stored segment 'civil-affairs'" \
     "... at its IPv6 prefix"
 
+# ---- an old list must not take an allocated prefix away unnoticed ----
+# The sample list predates the allocation: civil-affairs has no ipv6 key.
+before_id=$(last_audit_id)
+yg "$NETOPS" segment apply "$SAMPLE"
+check_rc 1 "re-applying the list written before the allocation is refused"
+check_match "$(cat "$YG_ERR")" "segments\\[3\\]: segment 'civil-affairs' has the IPv6 prefix 2001:db8:100:c::/64 that prefix allocation [0-9]+ gave it .* add 'ipv6: \\{prefix: \"2001:db8:100:c::/64\", gateway: \"2001:db8:100:c::1\"\\}'" \
+    "... naming the segment, the allocation and the lines that keep it"
+plan civil-affairs
+check_eq "$(jqr .segment.ipv6.prefix "$YG_BODY")" "2001:db8:100:c::/64" "... and civil-affairs keeps its IPv6 prefix"
+check_eq "$(last_audit_id)" "$before_id" "... with no audit entry"
+# Written out, the allocated plan applies; an explicit 'ipv6: null' takes it away.
+sed '/name: civil-affairs/,$ s|^\(    ipv4: .*\)$|\1\n    ipv6: {prefix: "2001:db8:100:c::/64", gateway: "2001:db8:100:c::1"}|' \
+    "$SAMPLE" >"$YG_TMP/kept.yaml"
+yg "$NETOPS" --json segment apply "$YG_TMP/kept.yaml"
+check_rc 0 "the list with civil-affairs' allocated plan written out applies"
+check_eq "$(jqr '.updated | index("civil-affairs")')" null "... and does not change civil-affairs"
+sed '/name: civil-affairs/,$ s|^\(    ipv4: .*\)$|\1\n    ipv6: null|' "$SAMPLE" >"$YG_TMP/dropped.yaml"
+yg "$NETOPS" segment apply "$YG_TMP/dropped.yaml"
+check_rc 0 "an explicit 'ipv6: null' takes civil-affairs' IPv6 plan away"
+plan civil-affairs
+check_eq "$(jqr '.segment.ipv6 // "none"' "$YG_BODY")" none "... as its stored plan shows"
+yg "$AUDITOR" --json prefix list
+check_eq "$(jqr '[.items[] | select(.prefix == "2001:db8:100:c::/64")] | length')" 1 \
+    "... and the allocation stays recorded"
+
+# ---- a list larger than a request document (max_body_bytes, 64 KiB) ----
+# The segment-list endpoint reads what the CLI reads: up to 256 KiB.
+{ cat "$SAMPLE"; i=0; while [ $i -lt 1500 ]; do
+      printf '# plan note %04d: VLAN and prefix review of the district LANs, see the change log\n' $i
+      i=$((i + 1)); done; } >"$YG_TMP/big.yaml"
+yg "$NETOPS" segment apply "$YG_TMP/big.yaml"
+check_rc 0 "a $(wc -c <"$YG_TMP/big.yaml")-byte list (over 64 KiB) applies"
+check_match "$(cat "$YG_OUT")" '^4 segments applied: 0 created, 0 updated, 4 unchanged\.$' \
+    "... with its four segments unchanged"
+{ cat "$YG_TMP/big.yaml" "$YG_TMP/big.yaml" "$YG_TMP/big.yaml"; } | grep '^#' >"$YG_TMP/huge.yaml"
+api PUT /api/v1/segments "$NETOPS" -H 'Content-Type: application/yaml' --data-binary "@$YG_TMP/huge.yaml"
+check_status 413 "a list over 256 KiB is refused (413)"
+check_match "$(jqr .error.message "$YG_BODY")" "larger than the limit of 262144 bytes" "... saying the limit"
+
 yg "$AUDITOR" --json audit verify
 check_eq "$(jqr .ok)" true "the audit chain still verifies"
 
