@@ -191,3 +191,28 @@ int cli_fetch_list(struct cli *cli, const char *path, json_int_t after, bool all
     *ret_root = steal_pointer(&root);
     return 0;
 }
+
+/* With --json the answer is the output: print it and hand back nothing. */
+static int shown(struct cli *cli, int r, json_t **ret_json)
+{
+    if (r == 0 && cli->json) {
+        cli_print_json(*ret_json);
+        json_decref(*ret_json);
+        *ret_json = NULL;
+    }
+    return r;
+}
+
+int cli_call_shown(struct cli *cli, const char *method, const char *path, json_t *body,
+                   json_t **ret_json)
+{
+    *ret_json = NULL;
+    return shown(cli, cli_call(cli, method, path, body, ret_json), ret_json);
+}
+
+int cli_fetch_list_shown(struct cli *cli, const char *path, json_int_t after, bool all,
+                         json_t **ret_root)
+{
+    *ret_root = NULL;
+    return shown(cli, cli_fetch_list(cli, path, after, all, ret_root), ret_root);
+}

@@ -88,6 +88,11 @@ void cli_print_command_help(const struct cli_command *cmd, FILE *f);
 struct option;
 int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
                const struct option *longopts, int *ret_exit);
+/* cli_getopt() for a command with no options of its own (--help, --json
+ * only).  True when the command must return *ret_exit now (after --help,
+ * or a usage error). */
+bool cli_no_options(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                    int *ret_exit);
 /* Checks the number of operands argv[optind..argc-1] ("what" names them in
  * the message: "FILE").  0, or CLI_EXIT_USAGE after the usage sentence. */
 int cli_operands(const struct cli_command *cmd, int argc, char **argv, int min, int max,
@@ -117,6 +122,17 @@ int cli_report_error(struct cli *cli, const struct yg_error *e, const char *file
  * page; or an exit code. */
 int cli_fetch_list(struct cli *cli, const char *path, json_int_t after, bool all,
                    json_t **ret_root);
+
+/* cli_call() and cli_fetch_list() for a command that shows the answer:
+ * with --json the answer is printed here and *ret_json is NULL (the
+ * command is done: return the 0); otherwise *ret_json is the answer for
+ * the command to print as text.
+ *     if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
+ *         return r;                                                          */
+int cli_call_shown(struct cli *cli, const char *method, const char *path, json_t *body,
+                   json_t **ret_json);
+int cli_fetch_list_shown(struct cli *cli, const char *path, json_int_t after, bool all,
+                         json_t **ret_root);
 
 /* --- output (output.c) ------------------------------------------------- */
 void cli_print_json(const json_t *j);

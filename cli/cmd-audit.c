@@ -88,13 +88,8 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
     _cleanup_free_ char *path = limit > 0 ? xasprintf("/api/v1/audit?limit=%" PRId64, limit)
                                           : xstrdup("/api/v1/audit");
     _cleanup_json_ json_t *root = NULL;
-    r = cli_fetch_list(cli, path, after, all, &root);
-    if (r != 0)
+    if ((r = cli_fetch_list_shown(cli, path, after, all, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *items = json_object_get(root, "items");
     if (json_array_size(items) == 0) {
         printf("No audit entries%s.\n", after > 0 ? " after that id" : "");
@@ -125,12 +120,9 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
 
 static int cmd_verify(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
 

@@ -57,16 +57,6 @@ static int run_id_operand(const struct cli_command *cmd, int argc, char **argv, 
     return 0;
 }
 
-static int no_options(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
-{
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
-    return 0;
-}
-
 /* ---- list | show | validate ---- */
 
 static char *params_summary(const json_t *params)
@@ -86,16 +76,12 @@ static char *params_summary(const json_t *params)
 
 static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    int r = no_options(cli, cmd, argc, argv);
-    if (r != 0 || (r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r) || (r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", "/api/v1/playbooks", NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", "/api/v1/playbooks", NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *items = json_object_get(root, "items");
     if (json_array_size(items) == 0) {
         _cleanup_free_ char *dir = cli_json_text(root, "directory");
@@ -149,8 +135,8 @@ static bool all_digits(const char *s)
 
 static int cmd_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    int r = no_options(cli, cmd, argc, argv);
-    if (r != 0 || (r = cli_operands(cmd, argc, argv, 1, 1, "NAME|RUN")) != 0)
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r) || (r = cli_operands(cmd, argc, argv, 1, 1, "NAME|RUN")) != 0)
         return r;
     const char *name = argv[optind];
     /* 'playbook show 12' is run 12: what an engineer following a run types. */
@@ -160,12 +146,8 @@ static int cmd_show(struct cli *cli, const struct cli_command *cmd, int argc, ch
         return cli_usage_error(cmd, "'%s' is not a playbook name (%s)", name, CLI_DEPARTMENT_RULE);
     _cleanup_free_ char *path = xasprintf("/api/v1/playbooks/%s", name);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", path, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     _cleanup_free_ char *n = cli_json_text(root, "name"), *d = cli_json_text(root, "description"),
                         *sha = cli_json_text(root, "sha256");
     _cleanup_free_ char *params = params_summary(json_object_get(root, "params"));
@@ -176,8 +158,8 @@ static int cmd_show(struct cli *cli, const struct cli_command *cmd, int argc, ch
 
 static int cmd_validate(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    int r = no_options(cli, cmd, argc, argv);
-    if (r != 0 || (r = cli_operands(cmd, argc, argv, 1, 1, "FILE")) != 0)
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r) || (r = cli_operands(cmd, argc, argv, 1, 1, "FILE")) != 0)
         return r;
     const char *file = argv[optind];
     const char *shown = streq(file, "-") ? "<stdin>" : file;
@@ -522,12 +504,8 @@ static int cmd_runs(struct cli *cli, const struct cli_command *cmd, int argc, ch
         strbuf_printf(&path, "%cstate=%s", segment ? '&' : '?', state);
     _cleanup_free_ char *p = strbuf_steal(&path);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", p, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", p, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *items = json_object_get(root, "items");
     if (json_array_size(items) == 0) {
         printf("No playbook runs%s%s.\n", segment ? " on " : "", segment ? segment : "");
@@ -562,8 +540,8 @@ static int cmd_runs(struct cli *cli, const struct cli_command *cmd, int argc, ch
 static int cmd_show_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
     json_int_t id;
-    int r = no_options(cli, cmd, argc, argv);
-    if (r != 0 || (r = run_id_operand(cmd, argc, argv, &id)) != 0)
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r) || (r = run_id_operand(cmd, argc, argv, &id)) != 0)
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/playbook-runs/%" JSON_INTEGER_FORMAT, id);
     _cleanup_json_ json_t *run = NULL;
@@ -579,17 +557,13 @@ static int cmd_show_run(struct cli *cli, const struct cli_command *cmd, int argc
 static int cmd_cancel(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
     json_int_t id;
-    int r = no_options(cli, cmd, argc, argv);
-    if (r != 0 || (r = run_id_operand(cmd, argc, argv, &id)) != 0)
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r) || (r = run_id_operand(cmd, argc, argv, &id)) != 0)
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/playbook-runs/%" JSON_INTEGER_FORMAT "/cancel", id);
     _cleanup_json_ json_t *run = NULL;
-    if ((r = cli_call(cli, "POST", path, NULL, &run)) != 0)
+    if ((r = cli_call_shown(cli, "POST", path, NULL, &run)) != 0 || !run)
         return r;
-    if (cli->json) {
-        cli_print_json(run);
-        return 0;
-    }
     json_int_t running = cli_json_int(json_object_get(run, "counts"), "running") +
                          cli_json_int(json_object_get(run, "counts"), "sent");
     printf("Run %" JSON_INTEGER_FORMAT " cancelled: hosts not yet started will not start", id);

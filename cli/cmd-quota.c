@@ -43,12 +43,9 @@ static void print_quotas(const json_t *items)
 
 static int cmd_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 0, 1, "DEPARTMENT")) != 0)
         return r;
 
@@ -155,13 +152,8 @@ static int cmd_set(struct cli *cli, const struct cli_command *cmd, int argc, cha
     _cleanup_free_ char *dept = http_escape(argv[optind]);
     _cleanup_free_ char *path = xasprintf("/api/v1/quotas/%s", dept);
     _cleanup_json_ json_t *root = NULL;
-    r = cli_call(cli, "PUT", path, body, &root);
-    if (r != 0)
+    if ((r = cli_call_shown(cli, "PUT", path, body, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     _cleanup_json_ json_t *items = json_array();
     json_array_append(items, json_object_get(root, "quota"));
     _cleanup_free_ char *name = cli_sanitize(argv[optind]);

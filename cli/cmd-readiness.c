@@ -25,20 +25,14 @@ static char *ready_of(const json_t *s)
 
 static int cli_segment_list_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", "/api/v1/segments", NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", "/api/v1/segments", NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *items = json_object_get(root, "items");
     if (json_array_size(items) == 0) {
         printf("No segments yet; define them with 'yunguan segment apply FILE'.\n");
@@ -79,22 +73,16 @@ static int segment_name_operand(const struct cli_command *cmd, int argc, char **
 
 static int cli_segment_show_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
+    int r;
     const char *name;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = segment_name_operand(cmd, argc, argv, &name)) != 0)
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/segments/%s", name);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", path, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *s = json_object_get(root, "segment");
     _cleanup_free_ char *state = cli_json_text(s, "state"), *since = cli_json_text(s, "state_since");
     _cleanup_free_ char *v4 = cli_json_text(s, "ipv4_prefix"), *gw4 = cli_json_text(s, "ipv4_gateway");
@@ -148,22 +136,16 @@ static int cli_segment_show_run(struct cli *cli, const struct cli_command *cmd, 
 
 static int cli_segment_history_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
+    int r;
     const char *name;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = segment_name_operand(cmd, argc, argv, &name)) != 0)
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/segments/%s/history", name);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", path, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     static const char *const headers[] = { "AT", "STATE", "HOSTS READY" };
     _cleanup_(table_freep) struct table *t = table_new(YG_ARRAY_SIZE(headers), headers);
     table_set_right(t, 2);
@@ -226,20 +208,14 @@ static int cli_segment_waive_run(struct cli *cli, const struct cli_command *cmd,
 
 static int cmd_progress(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", "/api/v1/progress", NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", "/api/v1/progress", NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     static const char *const headers[] = { "SCOPE", "SEGMENTS READY", "SHARE", "HOSTS READY", "SHARE",
                                            "NEXT TARGET", "LATE" };
     _cleanup_(table_freep) struct table *t = table_new(YG_ARRAY_SIZE(headers), headers);
@@ -273,11 +249,9 @@ static int cmd_progress(struct cli *cli, const struct cli_command *cmd, int argc
 
 static int cmd_host_enroll(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 1, 1, "HOST")) != 0)
         return r;
     const char *host = argv[optind];
@@ -285,12 +259,8 @@ static int cmd_host_enroll(struct cli *cli, const struct cli_command *cmd, int a
         return cli_usage_error(cmd, "'%s' is not a host name (%s)", host, CLI_DEPARTMENT_RULE);
     _cleanup_free_ char *path = xasprintf("/api/v1/hosts/%s/enrollment", host);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "POST", path, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "POST", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     _cleanup_free_ char *secret = cli_json_text(root, "secret");
     printf("One-time enrollment secret for host '%s' (valid 24 hours, used once):\n\n    %s\n\n"
            "On the host:  yunguan-agent --controller URL --host %s --enroll-token-file FILE\n",

@@ -298,13 +298,8 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
     _cleanup_free_ char *p = strbuf_steal(&path);
 
     _cleanup_json_ json_t *root = NULL;
-    r = cli_fetch_list(cli, p, after, all, &root);
-    if (r != 0)
+    if ((r = cli_fetch_list_shown(cli, p, after, all, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *items = json_object_get(root, "items");
     if (json_array_size(items) == 0) {
         printf("No requests.\n");
@@ -426,13 +421,8 @@ static int cmd_show(struct cli *cli, const struct cli_command *cmd, int argc, ch
 
     _cleanup_free_ char *path = xasprintf("/api/v1/requests/%" JSON_INTEGER_FORMAT, id);
     _cleanup_json_ json_t *root = NULL;
-    r = cli_call(cli, "GET", path, NULL, &root);
-    if (r != 0)
+    if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *req = json_object_get(root, "request");
     if (source) {
         const char *src = json_string_value(json_object_get(req, "source"));
@@ -476,13 +466,8 @@ static int run_transition(struct cli *cli, const struct cli_command *cmd, int ar
         json_object_set_new(body, "reason", json_string(reason));
     _cleanup_free_ char *path = xasprintf("/api/v1/requests/%" JSON_INTEGER_FORMAT "/%s", id, cmd->name);
     _cleanup_json_ json_t *root = NULL;
-    r = cli_call(cli, "POST", path, body, &root);
-    if (r != 0)
+    if ((r = cli_call_shown(cli, "POST", path, body, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *req = json_object_get(root, "request");
     _cleanup_free_ char *name = cli_json_text(req, "name");
     _cleanup_free_ char *state = cli_json_text(req, "state");

@@ -190,12 +190,8 @@ static int cmd_prefix_allocate(struct cli *cli, const struct cli_command *cmd, i
     if (segment)
         json_object_set_new(body, "segment", json_string(segment));
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "POST", "/api/v1/prefixes/allocate", body, &root)) != 0)
+    if ((r = cli_call_shown(cli, "POST", "/api/v1/prefixes/allocate", body, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *a = json_object_get(root, "allocation");
     _cleanup_free_ char *prefix = cli_json_text(a, "prefix"), *par = cli_json_text(a, "parent");
     printf("Allocated %s from %s.\n", prefix, par);
@@ -212,20 +208,14 @@ static int cmd_prefix_allocate(struct cli *cli, const struct cli_command *cmd, i
 
 static int cmd_prefix_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_fetch_list(cli, "/api/v1/prefixes", 0, true, &root)) != 0)
+    if ((r = cli_fetch_list_shown(cli, "/api/v1/prefixes", 0, true, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *items = json_object_get(root, "items");
     if (json_array_size(items) == 0) {
         printf("No prefixes allocated yet; allocate one with "

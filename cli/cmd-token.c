@@ -39,13 +39,8 @@ static int cmd_create(struct cli *cli, const struct cli_command *cmd, int argc, 
     if (desc)
         json_object_set_new(body, "description", json_string(desc));
     _cleanup_json_ json_t *root = NULL;
-    r = cli_call(cli, "POST", "/api/v1/tokens", body, &root);
-    if (r != 0)
+    if ((r = cli_call_shown(cli, "POST", "/api/v1/tokens", body, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *tok = json_object_get(root, "token");
     const char *secret = json_string_value(json_object_get(tok, "secret"));
     _cleanup_free_ char *r_role = cli_json_text(tok, "role");
@@ -68,23 +63,15 @@ static int cmd_create(struct cli *cli, const struct cli_command *cmd, int argc, 
 
 static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
 
     _cleanup_json_ json_t *root = NULL;
-    r = cli_call(cli, "GET", "/api/v1/tokens", NULL, &root);
-    if (r != 0)
+    if ((r = cli_call_shown(cli, "GET", "/api/v1/tokens", NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *items = json_object_get(root, "items");
     if (json_array_size(items) == 0) {
         printf("No tokens.\n");
@@ -113,13 +100,10 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
 
 static int cmd_revoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
     json_int_t id;
-    int c, r;
-
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 1, 1, "ID")) != 0)
         return r;
     if (cli_parse_id(argv[optind], &id) < 0)
@@ -127,13 +111,8 @@ static int cmd_revoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 
     _cleanup_free_ char *path = xasprintf("/api/v1/tokens/%" JSON_INTEGER_FORMAT, id);
     _cleanup_json_ json_t *root = NULL;
-    r = cli_call(cli, "DELETE", path, NULL, &root);
-    if (r != 0)
+    if ((r = cli_call_shown(cli, "DELETE", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     _cleanup_free_ char *at = cli_json_text(json_object_get(root, "token"), "revoked_at");
     printf("Token %" JSON_INTEGER_FORMAT " revoked at %s.\n", id, at);
     return 0;

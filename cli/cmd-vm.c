@@ -103,20 +103,14 @@ int cli_host_add_run(struct cli *cli, const struct cli_command *cmd, int argc, c
 
 int cli_host_list_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    int r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", "/api/v1/hosts", NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", "/api/v1/hosts", NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     static const char *const headers[] = { "HOST", "STATUS", "DRAINED", "VMS", "USED / CAPACITY", "SEGMENTS", "URI" };
     _cleanup_(table_freep) struct table *t = table_new(YG_ARRAY_SIZE(headers), headers);
     table_set_right(t, 3);
@@ -142,22 +136,16 @@ int cli_host_list_run(struct cli *cli, const struct cli_command *cmd, int argc, 
 
 int cli_host_show_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
+    int r;
     const char *name;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = host_name_operand(cmd, argc, argv, &name)) != 0)
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/hosts/%s", name);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", path, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *h = json_object_get(root, "host"), *cap = json_object_get(h, "capacity"),
                  *used = json_object_get(h, "used"), *free_ = json_object_get(h, "free");
     _cleanup_(table_freep) struct table *t = table_new(2, NULL);
@@ -203,12 +191,10 @@ int cli_host_show_run(struct cli *cli, const struct cli_command *cmd, int argc, 
 
 int cli_host_drain_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
+    int r;
     const char *name;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = host_name_operand(cmd, argc, argv, &name)) != 0)
         return r;
     bool drain = streq(cmd->name, "drain");
@@ -301,12 +287,8 @@ static int cli_vm_list_run(struct cli *cli, const struct cli_command *cmd, int a
     _cleanup_free_ char *path = strbuf_steal(&p);
     _cleanup_json_ json_t *root = NULL;
     /* Decommissioned VMs are history: shown with --all or --state. */
-    if ((r = cli_fetch_list(cli, path, 0, true, &root)) != 0)
+    if ((r = cli_fetch_list_shown(cli, path, 0, true, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     static const char *const headers[] = { "ID", "NAME", "REQUEST", "DEPARTMENT", "STATE", "HOST", "IPV4",
                                            "IPV6", "LEASE" };
     _cleanup_(table_freep) struct table *t = table_new(YG_ARRAY_SIZE(headers), headers);
@@ -408,12 +390,10 @@ static void print_vm(const json_t *vm)
 
 static int cli_vm_show_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
+    int r;
     json_int_t id;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = vm_id_operand(cmd, argc, argv, &id)) != 0)
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/vms/%" JSON_INTEGER_FORMAT, id);
@@ -527,22 +507,16 @@ static int cli_vm_action_run(struct cli *cli, const struct cli_command *cmd, int
 
 static int cli_vm_reclaim_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
-    int c, r;
+    int r;
     json_int_t id;
-    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE)
-        if (c == CLI_OPT_EXIT)
-            return r;
+    if (cli_no_options(cli, cmd, argc, argv, &r))
+        return r;
     if ((r = vm_id_operand(cmd, argc, argv, &id)) != 0)
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/vms/%" JSON_INTEGER_FORMAT "/reclaim", id);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", path, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     const json_t *rec = json_object_get(root, "reclaim"), *freed = json_object_get(rec, "freed");
     const json_t *addr = json_object_get(freed, "addresses");
     _cleanup_(table_freep) struct table *t = table_new(2, NULL);
@@ -597,12 +571,8 @@ static int cli_vm_decommissions_run(struct cli *cli, const struct cli_command *c
         return r;
     _cleanup_free_ char *path = xasprintf("/api/v1/decommissions?state=%s", state);
     _cleanup_json_ json_t *root = NULL;
-    if ((r = cli_call(cli, "GET", path, NULL, &root)) != 0)
+    if ((r = cli_call_shown(cli, "GET", path, NULL, &root)) != 0 || !root)
         return r;
-    if (cli->json) {
-        cli_print_json(root);
-        return 0;
-    }
     static const char *const headers[] = { "ID", "VM", "DEPARTMENT", "STATE", "REQUESTED BY", "REASON", "AT" };
     _cleanup_(table_freep) struct table *t = table_new(YG_ARRAY_SIZE(headers), headers);
     size_t i;

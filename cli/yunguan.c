@@ -150,6 +150,17 @@ int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **
     }
 }
 
+bool cli_no_options(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                    int *ret_exit)
+{
+    static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
+    int c;
+    while ((c = cli_getopt(cli, cmd, argc, argv, opts, ret_exit)) != CLI_OPT_DONE)
+        if (c == CLI_OPT_EXIT)
+            return true;
+    return false;
+}
+
 int cli_operands(const struct cli_command *cmd, int argc, char **argv, int min, int max,
                  const char *what)
 {

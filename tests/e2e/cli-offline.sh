@@ -78,12 +78,15 @@ if run 0 "$YUNGUAN" --version; then
 fi
 run 0 "$YUNGUAN" help
 run 0 "$YUNGUAN" help request submit
-for group in request quota token audit; do
+# Every command 'yunguan --help' lists, so a new one is covered too.
+"$YUNGUAN" --help >"$tmp/commands" 2>&1
+commands=$(sed -n 's/^  \([a-z][a-z-]*\) \([a-z][a-z-]*\) .*/\1 \2/p' "$tmp/commands")
+n_commands=$(printf '%s\n' "$commands" | grep -c .)
+[ "$n_commands" -ge 40 ] || fail "'yunguan --help' lists $n_commands commands, expected at least 40"
+for group in $(printf '%s\n' "$commands" | cut -d' ' -f1 | uniq); do
     run 0 "$YUNGUAN" "$group" --help
 done
-for cmd in "request submit" "request list" "request show" "request approve" \
-           "request reject" "request withdraw" "quota show" "quota set" \
-           "token create" "token list" "token revoke" "audit list" "audit verify"; do
+while read -r cmd; do
     # shellcheck disable=SC2086
     if run 0 "$YUNGUAN" $cmd --help; then
         grep -q "^Usage: yunguan \[GLOBAL OPTIONS\] $cmd" "$tmp/out" ||
@@ -93,7 +96,9 @@ for cmd in "request submit" "request list" "request show" "request approve" \
     # -h too, and --help wins over missing operands
     # shellcheck disable=SC2086
     run 0 "$YUNGUAN" $cmd -h
-done
+done <<EOF
+$commands
+EOF
 # Help needs no controller, no token and no valid configuration.
 run 0 env YUNGUAN_CONFIG=/nonexistent "$YUNGUAN" --server "$DEAD" request submit --help
 
