@@ -120,14 +120,39 @@ static int cmd_list(struct cli *cli, const struct cli_command *cmd, int argc, ch
 
 static int cmd_verify(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-    int r;
-    if (cli_no_options(cli, cmd, argc, argv, &r))
-        return r;
+    static const struct option opts[] = {
+        { "anchor", required_argument, NULL, 'a' },
+        CLI_COMMON_OPTIONS,
+        {}
+    };
+    struct strbuf anchors;
+    strbuf_init(&anchors);
+    int c, r;
+    while ((c = cli_getopt(cli, cmd, argc, argv, opts, &r)) != CLI_OPT_DONE) {
+        switch (c) {
+        case CLI_OPT_EXIT: strbuf_free(&anchors); return r;
+        case 'a': {
+            /* Checked by the controller; only what would break the URL here. */
+            if (strspn(optarg, "0123456789:abcdef") != strlen(optarg) || !strchr(optarg, ':')) {
+                strbuf_free(&anchors);
+                return cli_usage_error(cmd, "--anchor '%s' is not ENTRY_ID:HASH (the id and the "
+                                       "64 lower-case hex digits 'audit verify' shows as the head)",
+                                       optarg);
+            }
+            strbuf_printf(&anchors, "%s%s", anchors.len ? "," : "", optarg);
+            break;
+        }
+        }
+    }
+    bool anchored = anchors.len > 0;
+    _cleanup_free_ char *list = strbuf_steal(&anchors);
     if ((r = cli_operands(cmd, argc, argv, 0, 0, "")) != 0)
         return r;
 
+    _cleanup_free_ char *path = anchored ? xasprintf("/api/v1/audit/verify?anchor=%s", list)
+                                         : xstrdup("/api/v1/audit/verify");
     _cleanup_json_ json_t *root = NULL;
-    r = cli_call(cli, "GET", "/api/v1/audit/verify", NULL, &root);
+    r = cli_call(cli, "GET", path, NULL, &root);
     if (r != 0)
         return r;
     const json_t *ok = json_object_get(root, "ok");
@@ -141,9 +166,23 @@ static int cmd_verify(struct cli *cli, const struct cli_command *cmd, int argc, 
         cli_print_json(root);
 
     if (json_is_true(ok)) {
-        if (!cli->json)
+        if (!cli->json) {
             printf("Audit trail intact: %" JSON_INTEGER_FORMAT " entr%s verified, the hash chain is unbroken.\n",
                    entries, entries == 1 ? "y" : "ies");
+            size_t n = json_array_size(json_object_get(root, "anchors"));
+            if (n > 0)
+                printf("%zu anchor%s recorded earlier still hold%s: the trail up to %s was not rewritten.\n",
+                       n, n == 1 ? "" : "s", n == 1 ? "s" : "", n == 1 ? "it" : "them");
+            const json_t *head = json_object_get(root, "head");
+            if (json_is_object(head)) {
+                _cleanup_free_ char *hash = cli_json_text(head, "hash");
+                json_int_t id = cli_json_int(head, "id");
+                printf("Head: entry %" JSON_INTEGER_FORMAT ", hash %s\n"
+                       "Record it outside yunguan; 'yunguan audit verify --anchor %" JSON_INTEGER_FORMAT
+                       ":%s' later shows whether the trail up to it was rewritten.\n",
+                       id, hash, id, hash);
+            }
+        }
         return 0;
     }
 
@@ -179,11 +218,17 @@ static const struct cli_command audit_commands[] = {
     },
     {
         .group = "audit", .name = "verify",
-        .synopsis = "",
+        .synopsis = "[--anchor ENTRY_ID:HASH]...",
         .summary = "Verify the hash chain of the audit trail (admin, auditor).",
         .description =
             "Exits 0 when every entry matches its hash and the chain is unbroken; otherwise\n"
-            "names every problem entry (altered, deleted, reordered) and exits 1.\n",
+            "names every problem entry (altered, deleted, reordered, rewritten) and exits 1.\n"
+            "It prints the head (the last entry's id and hash).  Record the head outside\n"
+            "yunguan (a signed report, another system): the chain alone cannot show a\n"
+            "trail rewritten from the start with every hash recomputed, but the rewrite\n"
+            "changes the recorded entry's hash, which --anchor finds.\n",
+        .help =
+            "      --anchor ID:HASH  an entry's id and hash recorded earlier (repeat, up to 8)\n",
         .run = cmd_verify,
     },
 };

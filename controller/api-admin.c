@@ -322,8 +322,16 @@ void api_audit_list(struct api_call *call, const struct api_route_args *args)
 
 void api_audit_verify(struct api_call *call, const struct api_route_args *args)
 {
+    struct audit_anchor anchors[AUDIT_MAX_ANCHORS];
+    size_t n_anchors = 0;
+    const char *anchor = api_call_query(call, "anchor");
+    char err[256];
+    if (anchor && audit_anchors_parse(anchor, anchors, &n_anchors, err, sizeof err) < 0) {
+        api_reply_errorf(call, 400, "bad_request", "anchor: %s", err);
+        return;
+    }
     struct store_conn *reader = api_call_reader(call);
-    json_t *result = reader ? audit_verify(reader) : NULL;
+    json_t *result = reader ? audit_verify_anchored(reader, anchors, n_anchors) : NULL;
     if (!result)
         api_reply_errorf(call, 500, "internal", "cannot read the audit trail");
     else

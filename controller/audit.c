@@ -226,7 +226,42 @@ static void add_problem(json_t *problems, int64_t id, const char *problem, const
                                                   "problem", problem, "message", msg));
 }
 
-json_t *audit_verify(struct store_conn *conn)
+int audit_anchors_parse(const char *text, struct audit_anchor *anchors, size_t *ret_n,
+                        char *err, size_t err_size)
+{
+    size_t n = 0;
+    const char *p = text;
+    while (*p) {
+        const char *end = strchrnul(p, ',');
+        const char *colon = memchr(p, ':', (size_t) (end - p));
+        if (n == AUDIT_MAX_ANCHORS) {
+            snprintf(err, err_size, "at most %d anchors can be checked at once", AUDIT_MAX_ANCHORS);
+            return -EINVAL;
+        }
+        char *idend = NULL;
+        errno = 0;
+        long long id = colon ? strtoll(p, &idend, 10) : 0;
+        size_t hlen = colon ? (size_t) (end - colon - 1) : 0;
+        bool hex = hlen == 64;
+        for (size_t i = 0; hex && i < 64; i++)
+            hex = (colon[1 + i] >= '0' && colon[1 + i] <= '9') || (colon[1 + i] >= 'a' && colon[1 + i] <= 'f');
+        if (!colon || idend != colon || errno || id < 1 || !hex) {
+            snprintf(err, err_size, "anchor %zu is not ENTRY_ID:HASH (a positive entry id, ':' and "
+                     "the entry's 64 lower-case hex digits, as 'audit verify' shows the head)", n + 1);
+            return -EINVAL;
+        }
+        anchors[n].id = id;
+        memcpy(anchors[n].hash, colon + 1, 64);
+        anchors[n].hash[64] = '\0';
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    *ret_n = n;
+    return 0;
+}
+
+json_t *audit_verify_anchored(struct store_conn *conn, const struct audit_anchor *anchors,
+                              size_t n_anchors)
 {
     sqlite3 *db = store_conn_db(conn);
     sqlite3_stmt *st;
@@ -249,6 +284,8 @@ json_t *audit_verify(struct store_conn *conn)
         sqlite3_reset(st);
 
     json_t *problems = json_array();
+    bool anchor_seen[AUDIT_MAX_ANCHORS] = { false };
+    json_t *anchor_results = json_array();
     st = store_stmt(conn,
         "SELECT id, at, actor, role, action, object, before, after, prev_hash, hash "
         "FROM audit ORDER BY id");
@@ -282,8 +319,30 @@ json_t *audit_verify(struct store_conn *conn)
                 add_problem(problems, id, "deleted",
                             "the entry written before entry %" PRId64 " is missing", id);
         }
+        for (size_t a = 0; a < n_anchors; a++) {
+            if (anchors[a].id != id)
+                continue;
+            anchor_seen[a] = true;
+            bool same = streq(anchors[a].hash, stored_hash);
+            json_array_append_new(anchor_results, json_pack("{s:I, s:s, s:b}", "id", (json_int_t) id,
+                                                            "hash", anchors[a].hash, "ok", same));
+            if (!same)
+                add_problem(problems, id, "rewritten",
+                            "entry %" PRId64 " has the hash %.12s…, not the %.12s… recorded as an "
+                            "anchor: the trail was rewritten from entry %" PRId64 " or earlier",
+                            id, stored_hash, anchors[a].hash, id);
+        }
         prev_id = id;
         snprintf(prev_hash, sizeof prev_hash, "%s", stored_hash);
+    }
+    for (size_t a = 0; a < n_anchors; a++) {
+        if (anchor_seen[a])
+            continue;
+        json_array_append_new(anchor_results, json_pack("{s:I, s:s, s:b}", "id", (json_int_t) anchors[a].id,
+                                                        "hash", anchors[a].hash, "ok", false));
+        add_problem(problems, anchors[a].id, "rewritten",
+                    "entry %" PRId64 ", recorded as an anchor, is not in the trail: the trail was "
+                    "cut or rewritten", anchors[a].id);
     }
     if (st)
         sqlite3_reset(st);
@@ -306,6 +365,10 @@ json_t *audit_verify(struct store_conn *conn)
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     free(index.slots);
 
-    return json_pack("{s:b, s:I, s:o}", "ok", json_array_size(problems) == 0,
-                     "entries", (json_int_t) count, "problems", problems);
+    /* The head, for the auditor to record outside yunguan as an anchor. */
+    json_t *head = prev_id > 0 ? json_pack("{s:I, s:s}", "id", (json_int_t) prev_id, "hash", prev_hash)
+                               : json_null();
+    return json_pack("{s:b, s:I, s:o, s:o, s:o}", "ok", json_array_size(problems) == 0,
+                     "entries", (json_int_t) count, "head", head, "problems", problems,
+                     "anchors", anchor_results);
 }

@@ -32,9 +32,27 @@ void audit_entry_hash(const char *prev_hash, const char *at, const char *actor,
                       const char *role, const char *action, const char *object,
                       const char *before, const char *after, char out[65]);
 
+/* An entry's id and hash as an auditor recorded them outside yunguan (from
+ * the "head" a verification answers).  The chain alone cannot show a
+ * trail rewritten from the start with every hash recomputed; an anchor
+ * can, because the rewrite changes the anchored entry's hash. */
+#define AUDIT_MAX_ANCHORS 8
+struct audit_anchor {
+    int64_t id;
+    char hash[65];              /* 64 lower-case hex digits */
+};
+/* "ID:HASH[,ID:HASH…]" into anchors (at most AUDIT_MAX_ANCHORS).  0, or
+ * -EINVAL with a sentence in err that says what is wrong. */
+int audit_anchors_parse(const char *text, struct audit_anchor *anchors, size_t *ret_n,
+                        char *err, size_t err_size);
+
 /* Walk the whole trail and report every altered, deleted or reordered
- * entry: {"ok":bool,"entries":N,"problems":[{id,problem,message}]}. */
-json_t *audit_verify(struct store_conn *conn);
+ * entry, and every anchor the trail no longer holds:
+ * {"ok":bool,"entries":N,"head":{id,hash}|null,"problems":[{id,problem,message}],
+ *  "anchors":[{id,hash,ok}]}. */
+json_t *audit_verify_anchored(struct store_conn *conn, const struct audit_anchor *anchors,
+                              size_t n_anchors);
+static inline json_t *audit_verify(struct store_conn *conn) { return audit_verify_anchored(conn, NULL, 0); }
 
 /* One page of entries with id > after, ascending. */
 json_t *audit_list(struct store_conn *conn, int64_t after, int limit);

@@ -81,6 +81,20 @@ check_rc 0 "yunguan audit verify exits 0 on the intact trail"
 check_match "$(cat "$YG_OUT")" "^Audit trail intact: $total entries verified" "... and says how many entries it verified"
 yg "$AUDITOR" --json audit verify
 check_eq "$(jqr '"\(.ok) \(.entries) \(.problems | length)"')" "true $total 0" "... --json: ok, all entries, no problems"
+# The head, as an auditor records it outside yunguan.
+HEAD_ID=$(jqr .head.id)
+HEAD_HASH=$(jqr .head.hash)
+check_eq "$HEAD_ID" "$(jq -r '.items[-1].id' "$YG_TMP/trail.json")" "... and the head is the last entry"
+yg "$AUDITOR" audit verify
+check_match "$(cat "$YG_OUT")" "^Head: entry $HEAD_ID, hash $HEAD_HASH$" "the text output shows the head to record"
+yg "$AUDITOR" audit verify --anchor "$HEAD_ID:$HEAD_HASH"
+check_rc 0 "verify with the recorded head as anchor exits 0"
+check_match "$(cat "$YG_OUT")" "^1 anchor recorded earlier still holds" "... and says the anchor holds"
+yg "$AUDITOR" audit verify --anchor "$HEAD_ID:nothex"
+check_rc 2 "a malformed anchor is a usage error"
+api GET "/api/v1/audit/verify?anchor=$HEAD_ID:abc" "$AUDITOR"
+check_status 400 "... and the API refuses a short hash (400)"
+check_match "$(jqr .error.message "$YG_BODY")" "is not ENTRY_ID:HASH" "... saying what an anchor looks like"
 
 yg_daemon_stop
 check_eq "$yg_daemon_status" 0 "the daemon stops on SIGTERM with status 0"
@@ -147,6 +161,26 @@ yg "$AUDITOR" --json audit verify
 check_eq "$(jqr .ok)" false "(d) ... and the deletion is still reported after new entries"
 check_match "$(jqr '[.problems[] | "\(.id):\(.problem)"] | join(" ")')" "(^| )$LAST:deleted( |$)" \
     "(d) ... naming entry $LAST"
+yg_daemon_stop
+
+# (e) the whole trail rewritten: every entry and the head replaced, then a
+# new, self-consistent chain written (here by the daemon itself).  The chain
+# alone cannot tell; the anchor recorded before can.
+tampered rewritten "DELETE FROM audit; UPDATE audit_head SET last_id = 0, last_hash = '';"
+check_eq "$verify_rc" 0 "(e) a trail emptied with its head: the chain alone finds nothing"
+k=0
+while [ $k -lt "$HEAD_ID" ]; do
+    yg "$ADMIN" quota set health --vcpus $((k + 1)) --memory 64GiB --disk 1TiB --vms 5 --max-lease-days 365 ||
+        { not_ok "(e) quota set $k"; break; }
+    k=$((k + 1))
+done
+yg "$AUDITOR" audit verify
+check_rc 0 "(e) the rewritten trail of $HEAD_ID entries verifies as a chain"
+yg "$AUDITOR" audit verify --anchor "$HEAD_ID:$HEAD_HASH"
+check_rc 1 "(e) ... but not against the anchor recorded before: verify exits 1"
+check_match "$(cat "$YG_OUT")" "^ *$HEAD_ID +rewritten +entry $HEAD_ID has the hash" "(e) ... naming entry $HEAD_ID as 'rewritten'"
+yg "$AUDITOR" audit verify --anchor "$((HEAD_ID + 50)):$HEAD_HASH"
+check_rc 1 "(e) an anchor past the end of the trail fails too (the trail was cut)"
 yg_daemon_stop
 
 # The intact copy still verifies (the cases really started from intact trails).
