@@ -926,12 +926,15 @@ static void runner_free(struct tasks_runner *r)
     free(r);
 }
 
-int tasks_runner_start(const char *controller_url, const char *state_dir, struct tasks_runner **ret)
+int tasks_runner_start(const char *controller_url, const char *ca_file, const char *state_dir,
+                       struct tasks_runner **ret)
 {
     struct tasks_runner *r = xcalloc(1, sizeof *r);
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->state_dir = xstrdup(state_dir);
     r->http = http_client_new(controller_url);
+    if (r->http)
+        http_client_set_ca_file(r->http, ca_file);
     _cleanup_free_ char *err = NULL;
     r->sock = steps_socket_new(&err);
     if (r->wake_fd < 0 || !r->http || !r->sock) {

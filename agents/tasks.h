@@ -94,7 +94,8 @@ int tasks_state_dir_make(const char *state_dir);
 /* The task loop: one thread with its own HTTP client and netlink socket
  * (see tasks.c for why a thread). */
 struct tasks_runner;
-int tasks_runner_start(const char *controller_url, const char *state_dir, struct tasks_runner **ret);
+int tasks_runner_start(const char *controller_url, const char *ca_file, const char *state_dir,
+                       struct tasks_runner **ret);
 /* Stop (a running task stops after its current step and is rolled back)
  * and join. */
 void tasks_runner_stop(struct tasks_runner *r);

@@ -56,6 +56,7 @@ enum exit_code {
 
 struct agent_options {
     const char *controller;
+    const char *ca_file;        /* for an https:// controller; NULL: the system's CAs */
     const char *state_dir;
     char *enroll_token;         /* copied out of argv, which is then wiped */
     const char *enroll_token_file;
@@ -99,7 +100,9 @@ static void usage(FILE *f)
         "dual-stack readiness from the kernel's network state and reports to the\n"
         "controller.\n"
         "\n"
-        "      --controller URL         the controller (e.g. http://yunguand:8470)\n"
+        "      --controller URL         the controller (e.g. https://yunguand:8470)\n"
+        "      --ca-file PEM            for an https:// controller: the CA its certificate\n"
+        "                               chains to (default: the system's CA bundle)\n"
         "      --state-dir DIR          token, sequence number, spool and the last desired\n"
         "                               state (default %s)\n"
         "      --enroll-token SECRET    one-time enrollment secret, used when DIR has no\n"
@@ -591,7 +594,7 @@ static int run_loop(struct agent *a)
         return -errno;
     /* Started with the signals blocked, so that the thread inherits the
      * mask and every signal comes to the signalfd below. */
-    if (a->http && tasks_runner_start(a->opt.controller, a->opt.state_dir, &a->tasks) < 0)
+    if (a->http && tasks_runner_start(a->opt.controller, a->opt.ca_file, a->opt.state_dir, &a->tasks) < 0)
         log_err(LOG_DOMAIN, "playbook tasks cannot run on this host until the agent restarts");
     _cleanup_(closep) int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     _cleanup_(closep) int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -685,6 +688,8 @@ static int parse_size(const char *s, uint64_t *ret)
 static int setup_controller(struct agent *a)
 {
     a->http = http_client_new(a->opt.controller);
+    if (a->http)
+        http_client_set_ca_file(a->http, a->opt.ca_file);
     if (!a->http) {
         fprintf(stderr, "yunguan-agent: cannot set up an HTTP client for '%s'\n", a->opt.controller);
         return -EINVAL;
@@ -849,6 +854,7 @@ int main(int argc, char **argv)
 {
     static const struct option options[] = {
         { "controller", required_argument, NULL, 'c' },
+        { "ca-file", required_argument, NULL, 'C' },
         { "state-dir", required_argument, NULL, 'd' },
         { "enroll-token", required_argument, NULL, 'e' },
         { "enroll-token-file", required_argument, NULL, 'E' },
@@ -870,6 +876,13 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
         switch (c) {
         case 'c': a.opt.controller = optarg; break;
+        case 'C':
+            if (access(optarg, R_OK) < 0) {
+                fprintf(stderr, "yunguan-agent: cannot read the CA file '%s': %s\n", optarg, strerror(errno));
+                goto out;
+            }
+            a.opt.ca_file = optarg;
+            break;
         case 'd': a.opt.state_dir = optarg; break;
         case 'e':
             free(a.opt.enroll_token);

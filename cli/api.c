@@ -25,6 +25,7 @@ int cli_connect(struct cli *cli)
         return CLI_EXIT_CONNECTION;
     }
     http_client_set_token(cli->http, s.token);
+    http_client_set_ca_file(cli->http, s.ca_file);
     cli_settings_done(&s);
     return 0;
 }

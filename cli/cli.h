@@ -27,7 +27,7 @@ enum {
 /* Global state of one invocation. */
 struct cli {
     /* from the command line */
-    const char *opt_server, *opt_token, *opt_token_file, *opt_config;
+    const char *opt_server, *opt_token, *opt_token_file, *opt_config, *opt_ca_file;
     bool json;
 
     /* resolved by cli_connect() */
@@ -178,6 +178,7 @@ static inline void table_freep(struct table **t) { table_free(*t); }
 /* Settings (settings.c). */
 struct cli_settings {
     char *server;
+    char *ca_file;              /* NULL: the system's CA bundle */
     char *token;                /* secret; wiped on free */
 };
 /* Resolve, in order: flags, environment, config file.  0 or an exit code

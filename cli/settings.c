@@ -1,8 +1,9 @@
 /* Where the client finds the controller's URL and its token, in order of
  * precedence: command-line options, environment (YUNGUAN_URL,
- * YUNGUAN_TOKEN, YUNGUAN_TOKEN_FILE), then a YAML configuration file
- * (--config, $YUNGUAN_CONFIG, $XDG_CONFIG_HOME/yunguan/config.yaml or
- * ~/.config/yunguan/config.yaml) with the keys server, token, token_file. */
+ * YUNGUAN_TOKEN, YUNGUAN_TOKEN_FILE, YUNGUAN_CA_FILE), then a YAML
+ * configuration file (--config, $YUNGUAN_CONFIG,
+ * $XDG_CONFIG_HOME/yunguan/config.yaml or ~/.config/yunguan/config.yaml)
+ * with the keys server, token, token_file, ca_file. */
 #include <config.h>
 #include "cli.h"
 
@@ -10,6 +11,7 @@
 #include <libgen.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "util.h"
@@ -19,6 +21,7 @@ struct config_file {
     char *server;
     char *token;
     char *token_file;           /* made absolute against the file's directory */
+    char *ca_file;              /* the same */
 };
 
 static void config_file_done(struct config_file *cf)
@@ -30,10 +33,11 @@ static void config_file_done(struct config_file *cf)
         free(cf->token);
     }
     free(cf->token_file);
+    free(cf->ca_file);
     memset(cf, 0, sizeof *cf);
 }
 
-static const char *const config_keys[] = { "server", "token", "token_file" };
+static const char *const config_keys[] = { "server", "token", "token_file", "ca_file" };
 
 /* "PATH:LINE:COLUMN: sentence" as the one error line. */
 static int config_error(const char *path, const yaml_mark_t *mark, const char *fmt, ...)
@@ -58,6 +62,8 @@ static char **config_slot(struct config_file *cf, const char *key)
         return &cf->token;
     if (streq(key, "token_file"))
         return &cf->token_file;
+    if (streq(key, "ca_file"))
+        return &cf->ca_file;
     return NULL;
 }
 
@@ -128,7 +134,7 @@ static int config_parse(struct config_file *cf, const char *data, size_t len)
                 state = CS_DOCUMENT_END;        /* an empty file */
             else
                 r = config_error(cf->path, &ev.start_mark,
-                                 "the configuration must be a mapping of keys (server, token, token_file)");
+                                 "the configuration must be a mapping of keys (server, token, token_file, ca_file)");
             break;
         case CS_KEY:
             if (ev.type == YAML_MAPPING_END_EVENT) {
@@ -144,7 +150,7 @@ static int config_parse(struct config_file *cf, const char *data, size_t len)
                                      "unknown key '%s' (did you mean '%s'?)", k, hint);
                 else if (!slot)
                     r = config_error(cf->path, &ev.start_mark,
-                                     "unknown key '%s' (known keys: server, token, token_file)", k);
+                                     "unknown key '%s' (known keys: server, token, token_file, ca_file)", k);
                 else if (*slot)
                     r = config_error(cf->path, &ev.start_mark, "duplicate key '%s'", k);
                 else {
@@ -215,11 +221,14 @@ static int config_load(const char *path, bool must_exist, struct config_file *cf
             cli_warning("'%s' holds a token and can be read by other users (mode %04o); "
                         "run 'chmod 600 %s'", path, (unsigned) (st.st_mode & 07777), path);
     }
-    if (cf->token_file && cf->token_file[0] != '/') {
+    char **relative[] = { &cf->token_file, &cf->ca_file };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(relative); i++) {
+        if (!*relative[i] || (*relative[i])[0] == '/')
+            continue;
         _cleanup_free_ char *copy = xstrdup(path);
-        char *abs = xasprintf("%s/%s", dirname(copy), cf->token_file);
-        free(cf->token_file);
-        cf->token_file = abs;
+        char *abs = xasprintf("%s/%s", dirname(copy), *relative[i]);
+        free(*relative[i]);
+        *relative[i] = abs;
     }
     return 0;
 }
@@ -310,6 +319,7 @@ static int check_token(const char *token, const char *origin)
 void cli_settings_done(struct cli_settings *s)
 {
     free(s->server);
+    free(s->ca_file);
     if (s->token) {
         explicit_bzero(s->token, strlen(s->token));
         free(s->token);
@@ -393,7 +403,21 @@ int cli_settings_resolve(const struct cli *cli, struct cli_settings *ret)
     if (r != 0)
         goto fail;
 
+    /* The CA only matters for https://; checked here so that a wrong path
+     * is named at once, not as a TLS failure. */
+    const char *ca_file = cli->opt_ca_file ? cli->opt_ca_file
+                        : env_nonempty("YUNGUAN_CA_FILE") ? env_nonempty("YUNGUAN_CA_FILE") : cf.ca_file;
+    if (ca_file && access(ca_file, R_OK) < 0) {
+        cli_error("cannot read the CA file '%s' (from %s): %s", ca_file,
+                  cli->opt_ca_file ? "--ca-file" : env_nonempty("YUNGUAN_CA_FILE") ? "YUNGUAN_CA_FILE"
+                                                                                 : "'ca_file' in the configuration file",
+                  strerror(errno));
+        r = CLI_EXIT_USAGE;
+        goto fail;
+    }
+
     ret->server = xstrdup(server);
+    ret->ca_file = ca_file ? xstrdup(ca_file) : NULL;
     ret->token = steal_pointer(&secret);
     config_file_done(&cf);
     return 0;

@@ -193,14 +193,18 @@ static void print_help(FILE *f)
           "      --token TOKEN      bearer token (visible to other local users in ps;\n"
           "                         prefer --token-file)\n"
           "      --token-file PATH  read the bearer token from PATH\n"
-          "      --config FILE      configuration file (YAML: server, token, token_file)\n"
+          "      --config FILE      configuration file (YAML: server, token, token_file,\n"
+          "                         ca_file)\n"
+          "      --ca-file PEM      for an https:// server: the CA its certificate chains\n"
+          "                         to (default: the system's CA bundle)\n"
           "      --json             print the controller's JSON answers, for scripts\n"
           "      --help             show this help and exit\n"
           "      --version          show the version and exit\n"
           "\n"
           "Settings come from the options, then YUNGUAN_URL, YUNGUAN_TOKEN,\n"
-          "YUNGUAN_TOKEN_FILE, then the configuration file (--config, $YUNGUAN_CONFIG,\n"
-          "$XDG_CONFIG_HOME/yunguan/config.yaml or ~/.config/yunguan/config.yaml).\n"
+          "YUNGUAN_TOKEN_FILE, YUNGUAN_CA_FILE, then the configuration file (--config,\n"
+          "$YUNGUAN_CONFIG, $XDG_CONFIG_HOME/yunguan/config.yaml or\n"
+          "~/.config/yunguan/config.yaml).\n"
           "\n"
           "Exit status: 0 success, 1 operation refused or invalid, 2 usage or\n"
           "configuration error, 3 controller unreachable or credentials refused.\n"
@@ -372,6 +376,7 @@ int main(int argc, char **argv)
         { "token", required_argument, NULL, 't' },
         { "token-file", required_argument, NULL, 'T' },
         { "config", required_argument, NULL, 'c' },
+        { "ca-file", required_argument, NULL, 'C' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -390,6 +395,7 @@ int main(int argc, char **argv)
         case 't': cli.opt_token = optarg; break;
         case 'T': cli.opt_token_file = optarg; break;
         case 'c': cli.opt_config = optarg; break;
+        case 'C': cli.opt_ca_file = optarg; break;
         case 'j': cli.json = true; break;
         case 'h':
             print_help(stdout);

@@ -12,8 +12,9 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 # curl (API tests), a real libvirtd with QEMU (qemu-utils: qemu-img makes the
 # qcow2 volumes), iproute2 for namespaces,
 # clang for the libFuzzer targets, wrk for the HTTP benchmarks, python3 with
-# jsonschema and yaml to check schema/playbook.schema.json.
-RUN_PKGS="sqlite3 curl jq ca-certificates iproute2 procps
+# jsonschema and yaml to check schema/playbook.schema.json, openssl to make
+# the HTTPS test's CA and certificate.
+RUN_PKGS="sqlite3 curl jq ca-certificates openssl iproute2 procps
  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils clang wrk
  python3-jsonschema python3-yaml"
 

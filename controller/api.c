@@ -671,6 +671,23 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
         return -EINVAL;
     }
     (void) sslen;
+    /* HTTPS through libmicrohttpd's GnuTLS: TLS 1.2 and 1.3 only. */
+    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        *ret_errmsg = xstrdup("this libmicrohttpd was built without TLS: cannot serve HTTPS");
+        task_waiters_free(srv->task_waiters);
+        auth_cache_free(srv->auth_cache);
+        free(srv);
+        return -ENOTSUP;
+    }
+    struct MHD_OptionItem tls_options[] = {
+        { tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *) cfg->tls_cert_pem },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) cfg->tls_key_pem },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    if (tls)
+        flags |= MHD_USE_TLS;
     srv->mhd = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, srv,
                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
@@ -679,10 +696,15 @@ int api_start(const struct api_config *cfg, struct store *store, struct api_serv
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                                MHD_OPTION_ARRAY, tls_options,
                                 MHD_OPTION_END);
     if (!srv->mhd) {
-        *ret_errmsg = xasprintf("cannot listen on %s port %u (in use, or not allowed?)",
-                                cfg->listen_address, (unsigned) cfg->port);
+        *ret_errmsg = tls ? xasprintf("cannot serve HTTPS on %s port %u: the port is in use or not "
+                                      "allowed, or the certificate and key do not load or match "
+                                      "(the log above says which)",
+                                      cfg->listen_address, (unsigned) cfg->port)
+                          : xasprintf("cannot listen on %s port %u (in use, or not allowed?)",
+                                      cfg->listen_address, (unsigned) cfg->port);
         task_waiters_free(srv->task_waiters);
         auth_cache_free(srv->auth_cache);
         free(srv);

@@ -28,6 +28,8 @@ struct api_config {
     unsigned max_connections;
     size_t max_body_bytes;          /* request documents */
     const char *playbook_dir;       /* installed playbooks; NULL: PLAYBOOK_DIR */
+    const char *tls_cert_pem;       /* both set: HTTPS (TLS 1.2+) instead of HTTP */
+    const char *tls_key_pem;
 };
 
 /* Where installed playbooks are found unless yunguand.yaml says otherwise. */

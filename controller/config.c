@@ -35,6 +35,8 @@ void yunguand_config_free(struct yunguand_config *cfg)
     free(cfg->admin_token_file);
     free(cfg->log_level);
     free(cfg->playbook_dir);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
     free(cfg->vms.domain_type);
 }
 
@@ -123,6 +125,17 @@ int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct y
         } else if (streq(key, "log_level")) {
             free(cfg->log_level);
             cfg->log_level = xstrdup(val);
+        } else if (streq(key, "tls_cert_file") || streq(key, "tls_key_file")) {
+            char **slot = streq(key, "tls_cert_file") ? &cfg->tls_cert_file : &cfg->tls_key_file;
+            if (val[0] != '/') {
+                *ret_error = config_error(path, &v->start_mark, key,
+                                          "expected an absolute path to a PEM file, e.g. "
+                                          "'/etc/yunguan/tls/yunguand.crt'");
+                r = -EINVAL;
+            } else {
+                free(*slot);
+                *slot = xstrdup(val);
+            }
         } else if (streq(key, "playbook_dir")) {
             if (val[0] != '/') {
                 *ret_error = config_error(path, &v->start_mark, key,
@@ -228,7 +241,8 @@ int yunguand_config_load(struct yunguand_config *cfg, const char *path, struct y
                                       "vcpu_overcommit, shutdown_timeout_seconds, reconcile_seconds, "
                                       "decommission_approval, lease_notice_days, lease_grace_days, "
                                       "domain_type, volume_size_override_mib, playbook_dir, "
-                                      "playbook_batch_size and playbook_host_timeout_seconds");
+                                      "playbook_batch_size, playbook_host_timeout_seconds, "
+                                      "tls_cert_file and tls_key_file");
             r = -EINVAL;
         }
     }

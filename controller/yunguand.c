@@ -41,7 +41,8 @@ static void usage(FILE *f)
         "                               decommission_approval, lease_notice_days,\n"
         "                               lease_grace_days, domain_type, playbook_dir,\n"
         "                               playbook_batch_size,\n"
-        "                               playbook_host_timeout_seconds); flags override it\n"
+        "                               playbook_host_timeout_seconds, tls_cert_file,\n"
+        "                               tls_key_file); flags override it\n"
         "  -d, --db PATH                SQLite database (default %s/lib/yunguan/yunguan.db)\n"
         "  -l, --listen ADDR:PORT       where to serve the API (default 127.0.0.1:8470;\n"
         "                               port 0 picks a free port and logs it)\n"
@@ -50,6 +51,10 @@ static void usage(FILE *f)
         "      --log-level LEVEL        err, warn, info or debug (default info)\n"
         "      --heartbeat-seconds N    agents report at least every N seconds; a host\n"
         "                               is stale after 3 missed heartbeats (default 10)\n"
+        "      --tls-cert FILE          serve HTTPS (TLS 1.2 or 1.3) with this PEM\n"
+        "                               certificate (chain); needs --tls-key\n"
+        "      --tls-key FILE           the PEM private key of --tls-cert (not readable\n"
+        "                               by every user: mode 0600 or 0640)\n"
         "  -h, --help                   show this help and exit\n"
         "  -V, --version                show the version and exit\n"
         "\n"
@@ -134,6 +139,40 @@ static int ensure_admin_token(struct store *store, const char *token_file)
     return 0;
 }
 
+/* A PEM file for HTTPS, read whole (at most 64 KiB).  A private key every
+ * user can read is refused: it would no longer prove anything (a group,
+ * like Debian's ssl-cert, may read it). */
+static int read_tls_file(const char *path, const char *what, bool secret, char **ret)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        fprintf(stderr, "yunguand: cannot read the TLS %s '%s': %s\n", what, path, strerror(errno));
+        return -errno;
+    }
+    if (secret && (st.st_mode & 0007)) {
+        fprintf(stderr, "yunguand: the TLS private key '%s' can be read by every user (mode %04o); "
+                "make it 0600 or 0640 (chmod 600 '%s')\n", path, (unsigned) (st.st_mode & 07777), path);
+        return -EPERM;
+    }
+    char *data = NULL;
+    size_t len = 0;
+    int r = read_file_limited(path, 64 * 1024, &data, &len);
+    if (r < 0) {
+        fprintf(stderr, "yunguand: cannot read the TLS %s '%s': %s\n", what, path,
+                r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+        return r;
+    }
+    if (!strstr(data, "-----BEGIN ")) {
+        fprintf(stderr, "yunguand: the TLS %s '%s' is not PEM (no '-----BEGIN' line)\n", what, path);
+        if (secret)
+            explicit_bzero(data, len);
+        free(data);
+        return -EINVAL;
+    }
+    *ret = data;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -143,12 +182,14 @@ int main(int argc, char **argv)
         { "admin-token-file", required_argument, NULL, 'A' },
         { "log-level", required_argument, NULL, 'L' },
         { "heartbeat-seconds", required_argument, NULL, 'H' },
+        { "tls-cert", required_argument, NULL, 'C' },
+        { "tls-key", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
     };
     const char *config_path = NULL, *db = NULL, *listen = NULL, *token_file = NULL, *level = NULL,
-               *heartbeat = NULL;
+               *heartbeat = NULL, *tls_cert = NULL, *tls_key = NULL;
     int c;
     /* SQLite builds and frees an ephemeral table for every `state IN (…)`
      * list and the requests_live_name partial index on each UPDATE of a
@@ -165,6 +206,8 @@ int main(int argc, char **argv)
         case 'A': token_file = optarg; break;
         case 'L': level = optarg; break;
         case 'H': heartbeat = optarg; break;
+        case 'C': tls_cert = optarg; break;
+        case 'K': tls_key = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("yunguand %s\n", PACKAGE_VERSION); return 0;
         default:
@@ -209,6 +252,27 @@ int main(int argc, char **argv)
             return 2;
         }
         cfg.heartbeat_seconds = (int) n;
+    }
+    if (tls_cert) {
+        free(cfg.tls_cert_file);
+        cfg.tls_cert_file = xstrdup(tls_cert);
+    }
+    if (tls_key) {
+        free(cfg.tls_key_file);
+        cfg.tls_key_file = xstrdup(tls_key);
+    }
+    if (!cfg.tls_cert_file != !cfg.tls_key_file) {
+        fprintf(stderr, "yunguand: HTTPS needs both a certificate and its key: give %s too\n",
+                cfg.tls_cert_file ? "--tls-key FILE (or tls_key_file)" : "--tls-cert FILE (or tls_cert_file)");
+        yunguand_config_free(&cfg);
+        return 2;
+    }
+    _cleanup_free_ char *tls_cert_pem = NULL, *tls_key_pem = NULL;
+    if (cfg.tls_cert_file &&
+        (read_tls_file(cfg.tls_cert_file, "certificate", false, &tls_cert_pem) < 0 ||
+         read_tls_file(cfg.tls_key_file, "private key", true, &tls_key_pem) < 0)) {
+        yunguand_config_free(&cfg);
+        return 2;
     }
     if (token_file) {
         free(cfg.admin_token_file);
@@ -268,15 +332,18 @@ int main(int argc, char **argv)
         .max_connections = 1024,
         .max_body_bytes = cfg.max_body_bytes,
         .playbook_dir = cfg.playbook_dir,
+        .tls_cert_pem = tls_cert_pem,
+        .tls_key_pem = tls_key_pem,
     };
     playbook_run_configure(cfg.playbook_batch_size, cfg.playbook_host_timeout_seconds);
     if (api_start(&api_cfg, store, &api, &err) < 0) {
         log_err(LOG_DOMAIN, "%s", err);
         goto out;
     }
-    log_info(LOG_DOMAIN, "serving the API on %s%s%s:%u", strchr(cfg.listen_address, ':') ? "[" : "",
+    /* The first part of this line is parsed by scripts: keep "ADDR:PORT". */
+    log_info(LOG_DOMAIN, "serving the API on %s%s%s:%u (%s)", strchr(cfg.listen_address, ':') ? "[" : "",
              cfg.listen_address, strchr(cfg.listen_address, ':') ? "]" : "",
-             (unsigned) api_bound_port(api));
+             (unsigned) api_bound_port(api), tls_cert_pem ? "HTTPS" : "HTTP");
     readiness_set_heartbeat(cfg.heartbeat_seconds);
     sweeper = readiness_sweeper_start(store);
     /* Playbook hosts silent past their deadline become 'unknown'; runs

@@ -15,6 +15,7 @@ struct http_client {
     CURL *curl;
     char *base_url;
     char *auth_header;              /* "Authorization: Bearer …" or NULL */
+    char *ca_file;                  /* NULL: libcurl's (the system's) CA bundle */
     long connect_ms, total_ms;
     int (*cancel)(void *userdata);  /* non-zero: abort the transfer */
     void *cancel_userdata;
@@ -73,7 +74,14 @@ void http_client_free(struct http_client *c)
         free(c->auth_header);
     }
     free(c->base_url);
+    free(c->ca_file);
     free(c);
+}
+
+void http_client_set_ca_file(struct http_client *c, const char *path)
+{
+    free(c->ca_file);
+    c->ca_file = path ? xstrdup(path) : NULL;
 }
 
 const char *http_client_base_url(const struct http_client *c)
@@ -216,6 +224,12 @@ static struct yg_error *transport_error(struct http_client *c, CURLcode code,
         return yg_error_new(0, HTTP_CLIENT_E_TIMEOUT,
                             "the controller at %s did not answer within %ld seconds",
                             c->base_url, (c->total_ms + 999) / 1000);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CONNECT_ERROR:
+        return yg_error_new(0, HTTP_CLIENT_E_UNREACHABLE,
+                            "cannot trust the controller at %s: %s%s", c->base_url, why,
+                            c->ca_file ? "" : " (give the CA that signed its certificate: --ca-file)");
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
         return yg_error_new(0, HTTP_CLIENT_E_UNREACHABLE, "cannot use the controller URL '%s': %s",
@@ -293,6 +307,12 @@ int http_client_send(struct http_client *c, const struct http_request *req,
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, c->total_ms);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Verification stays on whatever the CA: peer certificate and name. */
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+    if (c->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

@@ -55,6 +55,10 @@ void http_client_free(struct http_client *c);
 static inline void http_client_freep(struct http_client **c) { http_client_free(*c); }
 
 const char *http_client_base_url(const struct http_client *c);
+/* For an https:// controller: the PEM file of the CA (or the certificate)
+ * its certificate must chain to, instead of the system's CA bundle.  The
+ * certificate and its name are always checked.  NULL: the system bundle. */
+void http_client_set_ca_file(struct http_client *c, const char *path);
 /* Sent as "Authorization: Bearer TOKEN" with every request; NULL for none. */
 void http_client_set_token(struct http_client *c, const char *token);
 void http_client_set_timeouts(struct http_client *c, long connect_ms, long total_ms);

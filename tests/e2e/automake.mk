@@ -34,6 +34,8 @@ EXTRA_DIST += tests/e2e/agent-netns.sh
 # Segment lists and IPv6 prefix allocation.
 TESTS += tests/e2e/e2e-segments.sh
 EXTRA_DIST += tests/e2e/e2e-segments.sh
+TESTS += tests/e2e/e2e-tls.sh
+EXTRA_DIST += tests/e2e/e2e-tls.sh
 
 # Dual-stack readiness end to end: yunguand and twelve real agents in
 # network namespaces (root; skips, exit 77, without ip netns).

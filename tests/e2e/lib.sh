@@ -340,7 +340,7 @@ yg__serving()
     return 1
 }
 
-yg__healthy() { curl -fsS -o /dev/null --max-time 2 "$YG_URL/healthz" 2>/dev/null; }
+yg__healthy() { curl -fsS -o /dev/null --max-time 2 ${YG_CA_FILE:+--cacert "$YG_CA_FILE"} "$YG_URL/healthz" 2>/dev/null; }
 
 # yg_daemon_start DB [ARG...]: returns 1 (with the log shown) when it does not serve.
 # With YG_NETNS and YG_LISTEN (ADDRESS:PORT) set, yunguand runs in that
@@ -368,12 +368,15 @@ yg_daemon_start()
         fi
         sleep 0.05
     done
+    # HTTPS when yunguand says so (--tls-cert); clients then need YG_CA_FILE.
+    local scheme=http
+    grep -q 'serving the API on .* (HTTPS)' "$YG_LOG" && scheme=https
     if [ -n "${YG_LISTEN:-}" ]; then
         YG_PORT=${YG_LISTEN##*:}
-        YG_URL=http://$YG_LISTEN
+        YG_URL=$scheme://$YG_LISTEN
     else
         YG_PORT=$(sed -n 's/.*serving the API on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$YG_LOG" | tail -n 1)
-        YG_URL=http://127.0.0.1:$YG_PORT
+        YG_URL=$scheme://127.0.0.1:$YG_PORT
     fi
     if ! yg_wait_for 10 yg__healthy; then
         diag "yunguand on port '$YG_PORT' does not answer /healthz"
@@ -414,7 +417,8 @@ yg()
 {
     local token=$1
     shift
-    "$YUNGUAN" --server "$YG_URL" --token "$token" "$@" >"$YG_OUT" 2>"$YG_ERR"
+    "$YUNGUAN" --server "$YG_URL" ${YG_CA_FILE:+--ca-file "$YG_CA_FILE"} --token "$token" "$@" \
+        >"$YG_OUT" 2>"$YG_ERR"
     rc=$?
     return 0
 }
@@ -426,7 +430,7 @@ api()
     shift 3
     local auth=()
     [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
-    status=$(curl -sS --max-time 30 -o "$YG_BODY" -D "$YG_HDRS" -w '%{http_code}' \
+    status=$(curl -sS --max-time 30 ${YG_CA_FILE:+--cacert "$YG_CA_FILE"} -o "$YG_BODY" -D "$YG_HDRS" -w '%{http_code}' \
                   -X "$method" "${auth[@]}" "$@" "$YG_URL$path" 2>"$YG_TMP/curl.err")
     [ -n "$status" ] || status=000
     return 0
