@@ -25,6 +25,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/yunguan-bench-agent.XXXXXX") || exit 1
 daemon=
 cleanup() {
     if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
+    if [ -n "${ctl_pid:-}" ]; then kill "$ctl_pid" 2>/dev/null; wait "$ctl_pid" 2>/dev/null; fi
     ip netns del "$NS" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -179,6 +180,56 @@ ctl_parts=$(awk '
     }' "/proc/$daemon/smaps")
 kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; daemon=
 
+# And with a real controller over HTTPS, in the same namespace: yunguand
+# with a throw-away CA and certificate, the agent enrolled, its first
+# report applied.  TLS is where memory can hide (a trust store parsed per
+# connection), so this is the figure that matters for production.
+YUNGUAND=$(dirname "$AGENT")/../controller/yunguand
+YUNGUAN=$(dirname "$AGENT")/../cli/yunguan
+tls_line="  daemon memory, with yunguand over HTTPS: skipped (needs controller/yunguand, cli/yunguan and openssl)"
+ctl_pid=
+if [ -x "$YUNGUAND" ] && [ -x "$YUNGUAN" ] && command -v openssl >/dev/null 2>&1; then
+    pki=$tmp/pki
+    mkdir -p "$pki" "$tmp/tls-db" "$tmp/tls-state"
+    if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+           -addext "basicConstraints=critical,CA:TRUE" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null &&
+       openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench" \
+           -keyout "$pki/s.key" -out "$pki/s.csr" 2>/dev/null &&
+       printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/ext" &&
+       openssl x509 -req -in "$pki/s.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+           -days 2 -extfile "$pki/ext" -out "$pki/s.crt" 2>/dev/null; then
+        chmod 600 "$pki/s.key"
+        ip netns exec "$NS" "$YUNGUAND" --db "$tmp/tls-db/y.db" --listen 127.0.0.1:8470 \
+            --tls-cert "$pki/s.crt" --tls-key "$pki/s.key" 2>"$tmp/tls-ctl.log" &
+        ctl_pid=$!
+        i=0
+        while [ $i -lt 100 ] && ! grep -q 'serving the API' "$tmp/tls-ctl.log"; do sleep 0.1; i=$((i + 1)); done
+        url=https://127.0.0.1:8470
+        ip netns exec "$NS" "$YUNGUAN" --server "$url" --ca-file "$pki/ca.crt" \
+            --token-file "$tmp/tls-db/admin.token" --json host enroll benchhost 2>/dev/null |
+            sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p' >"$tmp/tls-secret"
+        ip netns exec "$NS" "$AGENT" --controller "$url" --ca-file "$pki/ca.crt" --host benchhost \
+            --state-dir "$tmp/tls-state" --enroll-token-file "$tmp/tls-secret" --log-level debug \
+            2>"$tmp/tls-agent.log" &
+        daemon=$!
+        i=0
+        while [ $i -lt 100 ] && ! grep -q 'report [0-9]* sent (applied: true)' "$tmp/tls-agent.log"; do
+            sleep 0.1; i=$((i + 1))
+        done
+        grep -q 'report [0-9]* sent (applied: true)' "$tmp/tls-agent.log" ||
+            echo "bench-agent: the agent's first report over HTTPS was not applied (see its log)" >&2
+        sleep 2
+        tls_rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon/status")
+        tls_pss=$(awk '/^Pss:/ { print $2 }' "/proc/$daemon/smaps_rollup")
+        tls_uss=$(awk '/^Private_(Clean|Dirty):/ { n += $2 } END { print n }' "/proc/$daemon/smaps_rollup")
+        tls_heap=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { n = $6 } /^Rss:/ && (n == "[heap]" || n == "") { h += $2 } END { print h }' \
+                   "/proc/$daemon/smaps")
+        tls_line="  daemon memory, with yunguand over HTTPS (enrolled, reporting; yunguand in the same namespace maps the same libraries): VmRSS ${tls_rss:-?} kB, PSS ${tls_pss:-?} kB, USS ${tls_uss:-?} kB, heap and anonymous ${tls_heap:-?} kB"
+        kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; daemon=
+        kill "$ctl_pid" 2>/dev/null; wait "$ctl_pid" 2>/dev/null; ctl_pid=
+    fi
+fi
+
 echo "yunguan-agent benchmark: $n_addr addresses, $n_route4 IPv4 + $n_route6 IPv6 routes (all tables) in one namespace; median of $RUNS runs"
 echo "  agent --once, whole process (netlink dumps + sysctls + sock_diag + checks + JSON): $(ms "$(median <"$tmp/t-agent")") ms"
 echo "  agent --once, evaluation inside it (snapshot + checks):                          $(median <"$tmp/t-eval") ms"
@@ -190,4 +241,5 @@ echo "  daemon memory, reports to stdout: VmRSS ${rss:-?} kB, VmHWM ${hwm:-?} kB
 echo "  daemon memory, with a controller (libcurl initialised, task thread): VmRSS ${ctl_rss:-?} kB (anonymous ${ctl_anon:-?}, files ${ctl_file:-?})"
 echo "    by mapping (kB): ${ctl_parts:-?}"
 echo "    PSS ${ctl_pss:-?} kB, USS (private pages) ${ctl_uss:-?} kB; $beside"
+echo "$tls_line"
 echo "  report status: $(sed -n 's/.*"status": "\([a-z]*\)".*/\1/p' "$tmp/once.json" | head -1)"

@@ -311,6 +311,11 @@ int http_client_send(struct http_client *c, const struct http_request *req,
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+    /* One trust store, not two: Debian's libcurl also reads every file in
+     * its CA directory (/etc/ssl/certs), and GnuTLS keeps each parsed
+     * certificate per handle — ~8 MB per connection, which dwarfs the
+     * agent.  The bundle holds the same certificates. */
+    curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
     if (c->ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
