@@ -175,17 +175,6 @@ static const char *actor_role(const struct principal *by)
            ? "system" : role_to_string(by->role);
 }
 
-/* A statement without results (SQL: a literal; it stays prepared). */
-static int exec_simple(struct store_conn *conn, const char *sql)
-{
-    sqlite3_stmt *st = store_stmt(conn, sql);
-    if (!st)
-        return -EIO;
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -EIO;
-}
-
 /* The request's state follows its VMs: provisioning → active when every VM
  * is built, → failed when one failed, → closed when all are
  * decommissioned. */
@@ -700,21 +689,44 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         goto out;
     }
 
-    /* All or nothing: addresses can still run out. */
-    if (exec_simple(conn, "SAVEPOINT place") < 0) {
-        r = -EIO;
-        goto out;
-    }
+    /* All or nothing, without a savepoint of its own: everything that can
+     * run out (MACs, addresses) is chosen first, in memory, and only then
+     * is anything written.  A failure while writing fails the whole job,
+     * whose savepoint takes the writes back.  (A savepoint per request
+     * nested in the job's made SQLite copy every page the UPDATEs touched
+     * into its sub-journal: ~100 us per VM, most of placement's cost.) */
     struct addresses_pool *pool = NULL;
+    struct chosen { char mac[18], v4[IP_ADDR_STRLEN], v6[IP_ADDR_STRLEN]; } *chosen = xcalloc(n, sizeof *chosen);
     r = addresses_pool_load(conn, segment_id, &pool);
     for (size_t i = 0; i < n && r == 0; i++) {
-        struct host_slot *h = &hosts[assign[i]];
-        char mac[18], v4[IP_ADDR_STRLEN], v6[IP_ADDR_STRLEN], dom[64], uuid[37];
-        if ((r = unique_mac(conn, mac)) < 0)
-            break;
-        r = addresses_pool_take(pool, mac, !streq(ipv6, "off"), v4, v6, &why);
+        /* Unique among the store's live VMs and this request's (not yet written). */
+        for (int tries = 0;; tries++) {
+            if ((r = unique_mac(conn, chosen[i].mac)) < 0)
+                break;
+            size_t k = 0;
+            while (k < i && !streq(chosen[k].mac, chosen[i].mac))
+                k++;
+            if (k == i)
+                break;
+            if (tries == 32) {
+                r = -EEXIST;
+                break;
+            }
+        }
         if (r < 0)
             break;
+        r = addresses_pool_take(pool, chosen[i].mac, !streq(ipv6, "off"), chosen[i].v4, chosen[i].v6, &why);
+    }
+    addresses_pool_free(pool);
+    if (r == -ENOSPC) {
+        free(chosen);
+        r = set_waiting(txn, request_id, why);
+        goto out;
+    }
+    for (size_t i = 0; i < n && r == 0; i++) {
+        struct host_slot *h = &hosts[assign[i]];
+        const char *mac = chosen[i].mac, *v4 = chosen[i].v4, *v6 = chosen[i].v6;
+        char dom[64], uuid[37];
         vms_domain_name(instance, vms[i].id, dom);
         vms_domain_uuid(instance, vms[i].id, uuid);
         _cleanup_free_ char *volume = xasprintf("%s.qcow2", dom);
@@ -752,19 +764,9 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
                        vms[i].has_step ? vms[i].step : NULL, VM_PROVISIONING, "volume", NULL, "vm.place", extra);
         json_decref(extra);
     }
-    addresses_pool_free(pool);
-    if (r == -ENOSPC) {
-        exec_simple(conn, "ROLLBACK TO place");
-        exec_simple(conn, "RELEASE place");
-        r = set_waiting(txn, request_id, why);
-        goto out;
-    }
-    if (r < 0) {
-        exec_simple(conn, "ROLLBACK TO place");
-        exec_simple(conn, "RELEASE place");
-        goto out;
-    }
-    exec_simple(conn, "RELEASE place");
+    free(chosen);
+    if (r < 0)
+        goto out;       /* the job fails: its savepoint takes back what was written */
     for (size_t i = 0; i < n_hosts; i++) {
         hosts[i].p.used_vcpus = ph[i].used_vcpus;
         hosts[i].p.used_memory_mib = ph[i].used_memory_mib;
