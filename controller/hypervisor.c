@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <strings.h>
 #include <time.h>
 #include <libvirt/virterror.h>
 
@@ -99,6 +100,14 @@ virConnectPtr hv_open(const char *uri, char **ret_error)
         return NULL;
     }
     return conn;
+}
+
+int hv_parallel_steps(virConnectPtr conn)
+{
+    /* The test driver's type is "TEST"; no other driver runs in-process
+     * in yunguand (qemu, kvm, remote all go through libvirtd). */
+    const char *type = conn ? virConnectGetType(conn) : NULL;
+    return type && strcasecmp(type, "test") == 0 ? 1 : HV_PARALLEL_STEPS;
 }
 
 int hv_capacity_get(virConnectPtr conn, const char *pool, struct hv_capacity *ret, char **ret_error)

@@ -77,6 +77,14 @@ char *hv_error_message(void);
 void hv_silence_errors(void);
 
 virConnectPtr hv_open(const char *uri, char **ret_error);
+/* How many libvirt steps of one batch may run side by side on CONN.
+ * HV_PARALLEL_STEPS for a daemon (libvirtd serves one connection's calls
+ * on its worker pool, and QEMU's start and destroy wait on the emulator);
+ * 1 for a driver that runs inside this process (test:///), whose calls
+ * serialise on the driver's own lock: more threads there only contend
+ * for it (about a third more CPU per call on two vCPUs). */
+#define HV_PARALLEL_STEPS 4
+int hv_parallel_steps(virConnectPtr conn);
 int hv_capacity_get(virConnectPtr conn, const char *pool, struct hv_capacity *ret, char **ret_error);
 
 /* Create volume NAME (qcow2) in POOL unless it exists: backed by the

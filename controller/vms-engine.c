@@ -429,10 +429,9 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
     return 0;
 }
 
-#define STEP_THREADS 4
-
-/* A batch's libvirt steps run side by side on up to STEP_THREADS threads
- * of the host's connection (thread-safe).  The helper threads are made
+/* A batch's libvirt steps run side by side on up to hv_parallel_steps()
+ * threads of the host's connection (thread-safe; HV_PARALLEL_STEPS for
+ * libvirtd, 1 for the in-process test driver).  The helper threads are made
  * once per batch and run every round of it (volume, define, start, or
  * wipe, delete, undefine), not made anew for each round. */
 struct step_par {
@@ -544,7 +543,8 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
                             .details = details, .loaded = loaded };
     pthread_mutex_init(&par.lock, NULL);
     pthread_cond_init(&par.cond, NULL);
-    pthread_t helpers[STEP_THREADS];
+    pthread_t helpers[HV_PARALLEL_STEPS];
+    size_t step_threads = conn ? (size_t) hv_parallel_steps(conn) : 1;
     size_t n_helpers = 0;
     for (;;) {
         bool any = false, other = false, runnable = false;
@@ -589,7 +589,7 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
         }
         /* Also for shutdowns: the test hook and the warnings are there. */
         if (runnable) {
-            size_t want = b->n < STEP_THREADS ? b->n - 1 : STEP_THREADS - 1;
+            size_t want = b->n < step_threads ? b->n - 1 : step_threads - 1;
             pthread_mutex_lock(&par.lock);
             par.joined_at = par.round;  /* helpers made now join the next round */
             pthread_mutex_unlock(&par.lock);
