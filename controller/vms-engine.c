@@ -154,6 +154,7 @@ struct step_item {
     bool host_down, skipped;
     bool forced;
     char *error;            /* libvirt's message */
+    char failed_call[32];   /* of an intent of several calls: the one that failed */
     char *detail;           /* the wipe method */
 };
 
@@ -244,33 +245,87 @@ static bool is_shutdown_step(const char *step)
     return streq(step, "stop") || streq(step, "shutdown");
 }
 
+/* Test-only: die exactly between a libvirt call and the journal's record
+ * of it, like a kill -9 would (YUNGUAN_TEST_KILL_AFTER_STEP names the
+ * call: a step, or one call of an intent). */
+static void kill_hook(struct vms_engine *e, const char *call, int64_t id)
+{
+    if (e->kill_after_step && streq(e->kill_after_step, call)) {
+        log_warn(LOG_DOMAIN, "test hook: killing yunguand after step '%s' of vm %" PRId64, call, id);
+        raise(SIGKILL);
+    }
+}
+
+static int volume_call(struct vms_engine *e, virConnectPtr conn, const char *pool, struct vm_detail *d,
+                       char **err)
+{
+    int64_t mib = e->cfg.volume_size_override_mib > 0 ? e->cfg.volume_size_override_mib : d->disk_gib * 1024;
+    return hv_volume_ensure(conn, pool, d->volume, mib, d->image, NULL, err);
+}
+
+static int define_call(struct vms_engine *e, virConnectPtr conn, const char *pool, int64_t id,
+                       struct vm_detail *d, char **err)
+{
+    _cleanup_free_ char *title = xasprintf("%s/%s/%s", d->department, d->request, d->name);
+    struct domain_spec spec = {
+        .type = e->cfg.domain_type, .name = d->domain, .uuid = d->uuid, .title = title,
+        .vcpus = d->vcpus, .memory_mib = d->memory_mib, .pool = pool, .volume = d->volume,
+        .bridge = d->bridge, .mac = d->mac, .vm_id = id, .request_id = d->request_id,
+        .department = d->department, .ipv4 = d->ipv4, .ipv6 = d->ipv6,
+    };
+    _cleanup_free_ char *xml = domain_xml_build(&spec);
+    if (!xml) {
+        *err = xstrdup("cannot write the domain XML (libxml2 failed)");
+        return -EIO;
+    }
+    return hv_domain_define(conn, d->domain, xml, err);
+}
+
+/* Steps and intents.  An intent is several libvirt calls journalled as
+ * one step: 'build' (volume, define, start) and 'remove' (delete-volume,
+ * undefine).  Every call looks first (the volume or domain made, the
+ * domain running, the volume or domain already gone), so after a crash
+ * anywhere inside an intent running it again from its first call finishes
+ * it.  The wipe stays a step of its own: its method is recorded before
+ * the volume is deleted (a volume found gone cannot tell how it was
+ * wiped).  'volume', 'define', 'start', 'delete-volume' and 'undefine'
+ * as steps are still run for journals written before the intents. */
 static void run_step(struct vms_engine *e, virConnectPtr conn, const char *pool, struct step_item *it,
                      struct vm_detail *d)
 {
     const char *step = it->step;
+    const char *call = step;
     char *err = NULL;
     int r = 0;
     if (!d->domain) {
         it->error = xstrdup("the VM has no domain name (it was never placed)");
         return;
     }
-    if (streq(step, "volume")) {
-        int64_t mib = e->cfg.volume_size_override_mib > 0 ? e->cfg.volume_size_override_mib
-                                                          : d->disk_gib * 1024;
-        r = hv_volume_ensure(conn, pool, d->volume, mib, d->image, NULL, &err);
+    if (streq(step, "build")) {
+        call = "volume";
+        r = volume_call(e, conn, pool, d, &err);
+        if (r == 0) {
+            kill_hook(e, call, it->id);
+            call = "define";
+            r = define_call(e, conn, pool, it->id, d, &err);
+        }
+        if (r == 0) {
+            kill_hook(e, call, it->id);
+            call = "start";
+            r = hv_domain_start(conn, d->domain, &err);
+        }
+    } else if (streq(step, "remove")) {
+        call = "delete-volume";
+        r = hv_volume_delete(conn, pool, d->volume, &err);
+        if (r == 0) {
+            kill_hook(e, call, it->id);
+            call = "undefine";
+            r = hv_domain_remove(conn, d->domain, &err);
+        }
+    } else if (streq(step, "volume")) {
+        r = volume_call(e, conn, pool, d, &err);
     } else if (streq(step, "define")) {
-        _cleanup_free_ char *title = xasprintf("%s/%s/%s", d->department, d->request, d->name);
-        struct domain_spec spec = {
-            .type = e->cfg.domain_type, .name = d->domain, .uuid = d->uuid, .title = title,
-            .vcpus = d->vcpus, .memory_mib = d->memory_mib, .pool = pool, .volume = d->volume,
-            .bridge = d->bridge, .mac = d->mac, .vm_id = it->id, .request_id = d->request_id,
-            .department = d->department, .ipv4 = d->ipv4, .ipv6 = d->ipv6,
-        };
-        _cleanup_free_ char *xml = domain_xml_build(&spec);
-        if (!xml)
-            err = xstrdup("cannot write the domain XML (libxml2 failed)"), r = -EIO;
-        else
-            r = hv_domain_define(conn, d->domain, xml, &err);
+        r = define_call(e, conn, pool, it->id, d, &err);
     } else if (streq(step, "start")) {
         r = hv_domain_start(conn, d->domain, &err);
     } else if (streq(step, "reboot")) {
@@ -293,10 +348,14 @@ static void run_step(struct vms_engine *e, virConnectPtr conn, const char *pool,
         err = xasprintf("unknown step '%s'", step);
         r = -EINVAL;
     }
-    if (r < 0)
-        it->error = err ? err : xasprintf("step '%s' failed (%s)", step, strerror(-r));
-    else
+    if (r < 0) {
+        it->error = err ? err : xasprintf("step '%s' failed (%s)", call, strerror(-r));
+        snprintf(it->failed_call, sizeof it->failed_call, "%s", call);
+    } else {
         free(err);
+        if (call != step)
+            kill_hook(e, call, it->id);     /* the last call of an intent */
+    }
 }
 
 static int advance_items(struct store_txn *txn, struct step_batch *b);
@@ -344,7 +403,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
         if (it->error) {
             it->active = false;
             if (state == VM_PROVISIONING) {
-                json_t *extra = json_pack("{s:s}", "failed_step", step);
+                json_t *extra = json_pack("{s:s}", "failed_step", *it->failed_call ? it->failed_call : step);
                 r = vms_change(txn, sys, it->id, VM_ERROR, "rollback", it->error, "vm.error", extra);
                 json_decref(extra);
                 next = "rollback";
@@ -367,6 +426,10 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
                 log_warn(LOG_DOMAIN, "vm %" PRId64 ": step '%s' failed, retrying in %d s: %s",
                          it->id, step, STEP_RETRY_SECONDS, it->error);
             }
+        } else if (streq(step, "build")) {
+            r = vms_change(txn, sys, it->id, VM_RUNNING, NULL, NULL, "vm.running", NULL);
+        } else if (streq(step, "remove")) {
+            r = vms_finish_decommission(txn, it->id, NULL);
         } else if (streq(step, "volume")) {
             next = "define";
         } else if (streq(step, "define")) {
@@ -395,7 +458,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             store_bind_text(st, 2, it->detail);
             r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
             sqlite3_reset(st);
-            next = "delete-volume";
+            next = "remove";
         } else if (streq(step, "delete-volume")) {
             next = "undefine";
         } else if (streq(step, "undefine")) {
@@ -423,6 +486,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
         }
         free(it->error);
         it->error = NULL;
+        it->failed_call[0] = '\0';
         free(it->detail);
         it->detail = NULL;
     }
@@ -432,8 +496,8 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
 /* A batch's libvirt steps run side by side on up to hv_parallel_steps()
  * threads of the host's connection (thread-safe; HV_PARALLEL_STEPS for
  * libvirtd, 1 for the in-process test driver).  The helper threads are made
- * once per batch and run every round of it (volume, define, start, or
- * wipe, delete, undefine), not made anew for each round. */
+ * once per batch and run every round of it (build; or wipe, then remove),
+ * not made anew for each round. */
 struct step_par {
     struct vms_engine *e;
     virConnectPtr conn;
@@ -470,13 +534,8 @@ static void step_par_round(struct step_par *p)
         if (it->error)
             log_warn(LOG_DOMAIN, "vm %" PRId64 " on host '%s': step '%s' failed: %s", it->id, p->host,
                      it->step, it->error);
-        if (e->kill_after_step && streq(e->kill_after_step, it->step) && !it->error) {
-            /* Test-only: die exactly between the libvirt call and the
-             * journal's record of it, like a kill -9 would. */
-            log_warn(LOG_DOMAIN, "test hook: killing yunguand after step '%s' of vm %" PRId64,
-                     it->step, it->id);
-            raise(SIGKILL);
-        }
+        if (!it->error)
+            kill_hook(e, it->step, it->id);
     }
 }
 

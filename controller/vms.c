@@ -731,13 +731,13 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         vms_domain_uuid(instance, vms[i].id, uuid);
         _cleanup_free_ char *volume = xasprintf("%s.qcow2", dom);
         /* Placed and journalled in one write: pending -> provisioning with
-         * step 'volume' next (what vms_change() would write, and the
+         * the intent 'build' next (what vms_change() would write, and the
          * same audit entry). */
         char at[32];
         format_utc_now(at);
         st = store_stmt(conn,
             "UPDATE vms SET host_id = ?2, mac = ?3, ipv4 = ?4, ipv6 = ?5, domain_name = ?6, "
-            "domain_uuid = ?7, volume = ?8, state = 'provisioning', step = 'volume', step_at = ?9, "
+            "domain_uuid = ?7, volume = ?8, state = 'provisioning', step = 'build', step_at = ?9, "
             "step_retry_epoch = NULL, error = NULL, updated_at = ?9 WHERE id = ?1 AND state = 'pending'");
         if (!st) {
             r = -EIO;
@@ -761,7 +761,7 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
         json_t *extra = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "host", h->name, "domain", dom,
                                   "mac", mac, "ipv4", *v4 ? v4 : NULL, "ipv6", *v6 ? v6 : NULL);
         r = vm_changed(txn, &system_principal, vms[i].id, request_id, VM_PENDING,
-                       vms[i].has_step ? vms[i].step : NULL, VM_PROVISIONING, "volume", NULL, "vm.place", extra);
+                       vms[i].has_step ? vms[i].step : NULL, VM_PROVISIONING, "build", NULL, "vm.place", extra);
         json_decref(extra);
     }
     free(chosen);

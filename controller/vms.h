@@ -8,8 +8,9 @@
  * store job (one transaction) with one audit entry.
  *
  * libvirt work is driven by the step journal: vms.step names the next
- * libvirt step and is committed before the step runs (volume, define,
- * start; stop, reboot; shutdown, wipe, delete-volume, undefine; rollback).
+ * libvirt step and is committed before the step runs (build: volume,
+ * define and start as one intent; start, stop, reboot; shutdown, wipe,
+ * remove: volume deletion and undefine as one intent; rollback).
  * The engine thread hands the VMs that have a step to their host's worker
  * (hypervisor.c); the worker runs the step and commits its outcome together
  * with the next step.  Every step is idempotent on deterministic names

@@ -3,7 +3,8 @@
 # VMs running (checked with virsh), stop/start, a department's decommission
 # approved by cloud operations (domain and volume gone in virsh, addresses
 # released, quota back, reclaim record), lease expiry with a shifted clock,
-# and kill -9 of yunguand between a libvirt step and its record, then a
+# and kill -9 of yunguand after each libvirt call of the journalled steps
+# ('build', 'wipe', 'remove') before their record, then a
 # restart: no orphan domain, no orphan volume, nothing stuck.
 #
 # The test makes its own 'dir' storage pool in a temp directory and an
@@ -236,34 +237,42 @@ check_match "$audit" 'vm.lease-notice.*vm.lease-expired.*vm.stopped.*vm.decommis
     "every lease step is in the audit trail"
 restart_at 0
 
-# ---- kill -9 between a libvirt step and its record, then restart ----
+# ---- kill -9 between a libvirt call and its record, then restart ----
+# The journal records intents: 'build' (volume, define, start) and
+# 'remove' (delete-volume, undefine) are one step each, 'wipe' its own (its
+# method is recorded before the volume goes).  A kill after any call of an
+# intent leaves the intent journalled; the restart runs it again from its
+# first call.
 n=0
-for step in volume define start wipe; do
+for call in volume define start wipe delete-volume undefine; do
     n=$((n + 1))
+    case $call in
+    volume|define|start) journal=build want=running ;;
+    wipe) journal=wipe want=decommissioned ;;
+    *) journal=remove want=decommissioned ;;
+    esac
     yg "$HEALTH" --json request submit "$(request_file crash$n 1)"
     R=$(jqr .request.id)
-    if [ "$step" = wipe ]; then
+    if [ "$want" = decommissioned ]; then
         yg "$OPS" request approve "$R"
         yg_wait_for 90 all_in "$R" running
         V=$(vms_of "$R")
         yg_daemon_stop
-        YUNGUAN_TEST_KILL_AFTER_STEP=$step yg_daemon_start "$DB" "${CONF[@]}"
+        YUNGUAN_TEST_KILL_AFTER_STEP=$call yg_daemon_start "$DB" "${CONF[@]}"
         api POST "/api/v1/vms/$V/decommission" "$OPS" -d '{}'
     else
         yg_daemon_stop
-        YUNGUAN_TEST_KILL_AFTER_STEP=$step yg_daemon_start "$DB" "${CONF[@]}"
+        YUNGUAN_TEST_KILL_AFTER_STEP=$call yg_daemon_start "$DB" "${CONF[@]}"
         yg "$OPS" request approve "$R"
     fi
     PID=$YG_PID
-    check "yunguand dies (SIGKILL) right after step '$step'" yg_wait_for 90 yg__dead "$PID"
+    check "yunguand dies (SIGKILL) right after the libvirt call '$call'" yg_wait_for 90 yg__dead "$PID"
     wait "$PID" 2>/dev/null
     V=$(sqlite3 "$DB" "SELECT id FROM vms WHERE request_id = $R")
     D=$(sqlite3 "$DB" "SELECT domain_name FROM vms WHERE id = $V")
-    check_eq "$(sqlite3 "$DB" "SELECT step FROM vms WHERE id = $V")" "$step" \
-        "the journal still says step '$step' is to run (it ran, unrecorded)"
+    check_eq "$(sqlite3 "$DB" "SELECT step FROM vms WHERE id = $V")" "$journal" \
+        "the journal still says '$journal' is to run (its call '$call' ran, unrecorded)"
     yg_daemon_start "$DB" "${CONF[@]}"
-    want=running
-    [ "$step" = wipe ] && want=decommissioned
     check "after the restart the VM ends '$want'" yg_wait_for 90 all_in "$R" "$want"
     ndom=$($VIRSH list --all --name | grep -c "^$D\$")
     nvol=$($VIRSH vol-list "$POOL" | grep -c "$D.qcow2")
@@ -271,6 +280,8 @@ for step in volume define start wipe; do
         check_eq "$ndom/$nvol" 1/1 "exactly one domain and one volume for VM $V"
     else
         check_eq "$ndom/$nvol" 0/0 "no domain and no volume left for VM $V"
+        check_eq "$(sqlite3 "$DB" "SELECT wipe_method FROM reclaims WHERE vm_id = $V")" zero \
+            "the reclaim record names the wipe that was done (zero)"
     fi
 done
 
