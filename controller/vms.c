@@ -314,6 +314,21 @@ int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, en
 
 /* The audit entry of a VM's change FROM/OLD_STEP -> TO/STEP (already
  * written), then the request's check if the state moved. */
+/* Whether a VM's move FROM -> TO can change what vms_request_check()
+ * decides: it acts when every VM is decommissioned (close), when one is
+ * in error while provisioning (fail), and when none is pending or
+ * provisioning (activate).  A move among running, stopped, unknown,
+ * stopping and decommissioning changes none of those counts (half of a
+ * VM's moves in its life: no request query for them). */
+static bool request_may_follow(enum vm_state from, enum vm_state to)
+{
+    if (from == to)
+        return false;
+    return from == VM_PENDING || from == VM_PROVISIONING || from == VM_ERROR ||
+           to == VM_PENDING || to == VM_PROVISIONING || to == VM_ERROR || to == VM_RUNNING ||
+           to == VM_DECOMMISSIONED;
+}
+
 static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t id, int64_t request_id,
                       enum vm_state from, const char *old_step, enum vm_state to, const char *step,
                       const char *error, const char *audit_action, json_t *extra)
@@ -333,7 +348,7 @@ static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t
     json_decref(after);
     if (r < 0)
         return r;
-    return to != from ? request_changed(txn, request_id) : 0;
+    return request_may_follow(from, to) ? request_changed(txn, request_id) : 0;
 }
 
 /* ---- creation at approval ---- */
@@ -610,8 +625,17 @@ static int unique_mac(struct store_conn *conn, char buf[static 18])
 }
 
 /* Place every pending VM of one approved request, or say why not. */
+/* A placement pass's address pool: one segment's free addresses, loaded
+ * once for the requests of the pass on that segment (loading it reads
+ * every address of the segment), and kept in step with what the pass
+ * writes. */
+struct pass_pool {
+    int64_t segment_id;
+    struct addresses_pool *pool;
+};
+
 static int place_request(struct store_txn *txn, int64_t request_id, struct host_slot *hosts,
-                         size_t n_hosts, double overcommit, const char *instance)
+                         size_t n_hosts, double overcommit, const char *instance, struct pass_pool *pp)
 {
     struct store_conn *conn = store_txn_conn(txn);
     sqlite3_stmt *st = store_stmt(conn,
@@ -695,9 +719,16 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
      * whose savepoint takes the writes back.  (A savepoint per request
      * nested in the job's made SQLite copy every page the UPDATEs touched
      * into its sub-journal: ~100 us per VM, most of placement's cost.) */
-    struct addresses_pool *pool = NULL;
     struct chosen { char mac[18], v4[IP_ADDR_STRLEN], v6[IP_ADDR_STRLEN]; } *chosen = xcalloc(n, sizeof *chosen);
-    r = addresses_pool_load(conn, segment_id, &pool);
+    if (pp->pool && pp->segment_id != segment_id) {
+        addresses_pool_free(pp->pool);
+        pp->pool = NULL;
+    }
+    if (!pp->pool) {
+        r = addresses_pool_load(conn, segment_id, &pp->pool);
+        pp->segment_id = segment_id;
+    }
+    struct addresses_pool *pool = pp->pool;
     for (size_t i = 0; i < n && r == 0; i++) {
         /* Unique among the store's live VMs and this request's (not yet written). */
         for (int tries = 0;; tries++) {
@@ -717,7 +748,11 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
             break;
         r = addresses_pool_take(pool, chosen[i].mac, !streq(ipv6, "off"), chosen[i].v4, chosen[i].v6, &why);
     }
-    addresses_pool_free(pool);
+    if (r < 0) {
+        /* What this request took is not written: the next one reloads. */
+        addresses_pool_free(pp->pool);
+        pp->pool = NULL;
+    }
     if (r == -ENOSPC) {
         free(chosen);
         r = set_waiting(txn, request_id, why);
@@ -836,8 +871,10 @@ int vms_place_pending(struct store_txn *txn)
     if (load_hosts(conn, &hosts, &n_hosts) < 0)
         return -EIO;
     int r = 0;
+    struct pass_pool pool = { 0 };
     for (size_t i = 0; i < n && r == 0; i++)
-        r = place_request(txn, ids[i], hosts, n_hosts, placement_overcommit, instance);
+        r = place_request(txn, ids[i], hosts, n_hosts, placement_overcommit, instance, &pool);
+    addresses_pool_free(pool.pool);
     free_hosts(hosts, n_hosts);
     return r;
 }

@@ -466,6 +466,34 @@ static void test_engine_loop(void **state)
     assert_true(v6 > 0);
     assert_true(wait_int(&f, "SELECT waiting_reason LIKE '%not dual-stack-ready%' FROM requests WHERE name = 'v6only'", 1));
 
+    /* Addresses run out: all or nothing.  dmz is a /29 (198.51.100.2-.6)
+     * and 'booking' holds two: four VMs cannot all have one, so none is
+     * placed (no host, no address, no step) and the request waits; a
+     * one-VM request after it is placed (the pass's address pool is
+     * reloaded after the refusal: what 'many' took was never written). */
+    int64_t many = submit_approve(&f, "many", 4, "64MiB", "off");
+    assert_true(many > 0);
+    int64_t small = submit_approve(&f, "small", 1, "64MiB", "off");
+    assert_true(small > 0);
+    assert_true(wait_int(&f, "SELECT waiting_reason LIKE '%no free IPv4 address%' FROM requests WHERE name = 'many'", 1));
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms v JOIN requests r ON r.id = v.request_id "
+                             "WHERE r.name = 'small' AND v.state = 'running' AND v.step IS NULL", 1));
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM vms v JOIN requests r ON r.id = v.request_id "
+                                   "WHERE r.name = 'many' AND v.state = 'pending' AND v.host_id IS NULL "
+                                   "AND v.ipv4 IS NULL AND v.mac IS NULL AND v.step IS NULL"), 4);
+    assert_int_equal(query_int(&f, "SELECT state = 'approved' FROM requests WHERE name = 'many'"), 1);
+    assert_int_equal(query_int(&f, "SELECT count(DISTINCT ipv4) FROM vms WHERE ipv4 IS NOT NULL"), 3);
+    /* Out of the way of what follows: 'many' withdrawn, 'small' decommissioned. */
+    struct job w = { .id = many, .action = REQUEST_ACTION_WITHDRAW };
+    assert_int_equal(store_run(f.store, action_run, &w), 0);
+    yg_error_free(w.error);
+    struct job ds = { .id = query_int(&f, "SELECT v.id FROM vms v JOIN requests r ON r.id = v.request_id "
+                                          "WHERE r.name = 'small'") };
+    assert_int_equal(store_run(f.store, decommission_run, &ds), 0);
+    json_decref(ds.out);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms v JOIN requests r ON r.id = v.request_id "
+                             "WHERE r.name IN ('many', 'small') AND v.state = 'decommissioned'", 5));
+
     /* Decommission: shut down, wipe, delete, undefine, reclaim. */
     struct job d = { .id = 1 };
     assert_int_equal(store_run(f.store, decommission_run, &d), 0);
@@ -478,8 +506,9 @@ static void test_engine_loop(void **state)
     _cleanup_free_ char *vol1 = xasprintf("%s.qcow2", dom1);
     assert_false(hv_volume_exists(conn, TEST_POOL, vol1));
 
-    /* A crash after 'define' ran but before it was recorded: the journal
-     * says 'define' again; the restart resumes and nothing doubles. */
+    /* A crash after 'define' ran but before it was recorded, in a journal
+     * of before the intents (step 'define'): the restart resumes and
+     * nothing doubles. */
     vms_engine_stop(e);
     int64_t r3 = submit_approve(&f, "crash", 1, "64MiB", "off");
     assert_true(r3 > 0);
@@ -506,6 +535,23 @@ static void test_engine_loop(void **state)
         copies += streq(doms[i].name, dom3);
     hv_domain_infos_free(doms, n);
     assert_int_equal(copies, 1);
+    /* The same with the intent 'build' (what placement journals now): a
+     * crash after any of its calls; all three run again and find their
+     * work done. */
+    vms_engine_stop(e);
+    assert_int_equal(exec_db(&f, "UPDATE vms SET state = 'provisioning', step = 'build' WHERE domain_name IS NOT NULL "
+                                 "AND request_id = (SELECT id FROM requests WHERE name = 'crash')"), 0);
+    assert_int_equal(vms_engine_start(f.store, &cfg, &e, &err), 0);
+    assert_true(wait_int(&f, "SELECT count(*) FROM vms v JOIN requests r ON r.id = v.request_id "
+                             "WHERE r.name = 'crash' AND v.state = 'running' AND v.step IS NULL", 1));
+    assert_int_equal(hv_list_domains(conn, &doms, &n, &err), 0);
+    copies = 0;
+    for (size_t i = 0; i < n; i++)
+        copies += streq(doms[i].name, dom3);
+    hv_domain_infos_free(doms, n);
+    assert_int_equal(copies, 1);
+    _cleanup_free_ char *vol3 = xasprintf("%s.qcow2", dom3);
+    assert_true(hv_volume_exists(conn, TEST_POOL, vol3));
 
     /* Drained host: new requests wait. */
     struct job dr = { .name = "hv01" };
