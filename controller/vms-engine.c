@@ -399,6 +399,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
         }
         const char *step = it->step;
         const char *next = NULL;
+        bool step_written = false;      /* NEXT already recorded */
         int r = 0;
         if (it->error) {
             it->active = false;
@@ -451,14 +452,20 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             next = "wipe";
             it->active = true;
         } else if (streq(step, "wipe")) {
-            st = store_stmt(conn, "UPDATE vms SET wipe_method = ?2 WHERE id = ?1");
+            /* The method and the next step in one write. */
+            char at[32];
+            format_utc_now(at);
+            st = store_stmt(conn, "UPDATE vms SET wipe_method = ?2, step = 'remove', step_at = ?3, "
+                                  "step_retry_epoch = NULL, updated_at = ?3 WHERE id = ?1");
             if (!st)
                 return -EIO;
             sqlite3_bind_int64(st, 1, it->id);
             store_bind_text(st, 2, it->detail);
+            store_bind_text(st, 3, at);
             r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
             sqlite3_reset(st);
             next = "remove";
+            step_written = true;
         } else if (streq(step, "delete-volume")) {
             next = "undefine";
         } else if (streq(step, "undefine")) {
@@ -473,7 +480,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
         }
         if (r < 0)
             return r;
-        if (next && !streq(step, "shutdown") && !(it->error && state == VM_PROVISIONING)) {
+        if (next && !step_written && !streq(step, "shutdown") && !(it->error && state == VM_PROVISIONING)) {
             r = vms_set_step(txn, it->id, next);
             if (r < 0)
                 return r;

@@ -267,8 +267,21 @@ static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t
                       enum vm_state from, const char *old_step, enum vm_state to, const char *step,
                       const char *error, const char *audit_action, json_t *extra);
 
+static int change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
+                  const char *step, const char *error, const char *audit_action, json_t *extra,
+                  bool release_addresses);
+
 int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
                const char *step, const char *error, const char *audit_action, json_t *extra)
+{
+    return change(txn, by, id, to, step, error, audit_action, extra, false);
+}
+
+/* RELEASE_ADDRESSES: the VM's addresses go back to the segment in the
+ * same write (decommissioned). */
+static int change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
+                  const char *step, const char *error, const char *audit_action, json_t *extra,
+                  bool release_addresses)
 {
     struct store_conn *conn = store_txn_conn(txn);
     sqlite3_stmt *st = store_stmt(conn, "SELECT state, request_id, step FROM vms WHERE id = ?1");
@@ -292,9 +305,13 @@ int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, en
     }
     char at[32];
     format_utc_now(at);
-    st = store_stmt(conn,
-        "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
-        "step_retry_epoch = NULL, error = ?5, updated_at = ?4 WHERE id = ?1");
+    st = release_addresses
+        ? store_stmt(conn,
+            "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL WHERE id = ?1")
+        : store_stmt(conn,
+            "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4 WHERE id = ?1");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
@@ -1237,21 +1254,9 @@ int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wi
         json_decref(freed);
         return -EIO;
     }
-    /* The addresses go back to the segment. */
-    st = store_stmt(conn, "UPDATE vms SET ipv4 = NULL, ipv6 = NULL WHERE id = ?1");
-    if (!st) {
-        json_decref(freed);
-        return -EIO;
-    }
-    sqlite3_bind_int64(st, 1, vm_id);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(freed);
-        return -EIO;
-    }
+    /* Decommissioned, and the addresses go back to the segment, in one write. */
     json_t *extra = json_pack("{s:o, s:s}", "freed", freed, "wipe_method", wipe);
-    int r = vms_change(txn, &system_principal, vm_id, VM_DECOMMISSIONED, NULL, NULL, "vm.reclaimed", extra);
+    int r = change(txn, &system_principal, vm_id, VM_DECOMMISSIONED, NULL, NULL, "vm.reclaimed", extra, true);
     json_decref(extra);
     return r;
 }
