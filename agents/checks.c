@@ -617,7 +617,10 @@ static void check_gateway_neighbour(struct ctx *c)
                           a, c->ifname);
         } else if (ne->state & NUD_FAILED) {
             add_item(c->res, CHECK_GATEWAY_NEIGHBOUR, CHECKS_FAIL, REASON_GATEWAY_NEIGH_FAILED,
-                     "gateway %s on %s does not answer neighbour solicitations (neighbour state FAILED)",
+                     ne->dropped
+                     ? "gateway %s on %s does not answer neighbour solicitations (neighbour state "
+                       "FAILED; the kernel has since dropped the entry)"
+                     : "gateway %s on %s does not answer neighbour solicitations (neighbour state FAILED)",
                      a, c->ifname);
         } else if (ne->state & NUD_INCOMPLETE) {
             add_item(c->res, CHECK_GATEWAY_NEIGHBOUR, CHECKS_FAIL, REASON_GATEWAY_NEIGH_INCOMPLETE,

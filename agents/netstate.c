@@ -57,18 +57,73 @@ static const char *const cache_names[NETSTATE_CACHE_MAX] = {
     [NETSTATE_NEIGHS] = "route/neigh",
 };
 
+/* Neighbours that failed and were then dropped from the kernel's table.
+ * The kernel garbage-collects a FAILED entry within seconds; with it gone
+ * a dead gateway would read as "no entry yet" and pass until the next
+ * probe fails again: the segment would flap to ready.  So a neighbour
+ * whose entry is deleted while FAILED or INCOMPLETE stays failed here
+ * until it is seen answering (any other state). */
+#define UNANSWERED_MAX 64
+
 struct netstate {
     struct nl_sock *event_sock;         /* the cache manager's */
     struct nl_sock *sync_sock;          /* for refills */
     struct nl_cache_mngr *mngr;
     struct nl_cache *caches[NETSTATE_CACHE_MAX];        /* owned by mngr */
     unsigned changes;
+    struct snapshot_neigh unanswered[UNANSWERED_MAX];   /* oldest first */
+    size_t n_unanswered;
 };
+
+static void from_nl_addr(struct nl_addr *a, int family, struct ip_addr *ret, unsigned *ret_len);
+
+static bool neigh_key(struct nl_object *obj, struct snapshot_neigh *ret)
+{
+    struct rtnl_neigh *n = (struct rtnl_neigh *) obj;
+    int family = rtnl_neigh_get_family(n);
+    if (family != AF_INET && family != AF_INET6)
+        return false;
+    *ret = (struct snapshot_neigh) { .ifindex = rtnl_neigh_get_ifindex(n) };
+    from_nl_addr(rtnl_neigh_get_dst(n), family, &ret->addr, NULL);
+    return ret->addr.family == family;
+}
+
+static void unanswered_forget(struct netstate *ns, const struct snapshot_neigh *k)
+{
+    for (size_t i = 0; i < ns->n_unanswered; i++) {
+        if (ns->unanswered[i].ifindex == k->ifindex && ip_addr_equal(&ns->unanswered[i].addr, &k->addr)) {
+            memmove(&ns->unanswered[i], &ns->unanswered[i + 1],
+                    (ns->n_unanswered - i - 1) * sizeof ns->unanswered[0]);
+            ns->n_unanswered--;
+            return;
+        }
+    }
+}
+
+static void unanswered_track(struct netstate *ns, struct nl_object *obj, int action)
+{
+    struct snapshot_neigh k;
+    if (!neigh_key(obj, &k))
+        return;
+    int state = rtnl_neigh_get_state((struct rtnl_neigh *) obj);
+    unanswered_forget(ns, &k);
+    if (action == NL_ACT_DEL && (state & (NUD_FAILED | NUD_INCOMPLETE))) {
+        if (ns->n_unanswered == UNANSWERED_MAX)
+            unanswered_forget(ns, &ns->unanswered[0]);
+        k.state = NUD_FAILED;
+        k.dropped = true;
+        ns->unanswered[ns->n_unanswered++] = k;
+    }
+    /* A new or changed entry is the kernel's word again: FAILED or
+     * INCOMPLETE it says so itself, any other state is an answer. */
+}
 
 static void on_change(struct nl_cache *cache, struct nl_object *obj, int action, void *data)
 {
     struct netstate *ns = data;
     ns->changes++;
+    if (streq(nl_object_get_type(obj), "route/neigh"))
+        unanswered_track(ns, obj, action);
 }
 
 static void set_error(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -418,7 +473,13 @@ static int snapshot_from_caches(struct nl_cache *const caches[NETSTATE_CACHE_MAX
 int netstate_snapshot(struct netstate *ns, const char *const *ifnames, size_t n_ifnames,
                       struct snapshot **ret)
 {
-    return snapshot_from_caches(ns->caches, ifnames, n_ifnames, ret);
+    int r = snapshot_from_caches(ns->caches, ifnames, n_ifnames, ret);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < ns->n_unanswered; i++)
+        if (!snapshot_find_neigh(*ret, ns->unanswered[i].ifindex, &ns->unanswered[i].addr))
+            snapshot_add_neigh(*ret, &ns->unanswered[i]);
+    return 0;
 }
 
 int netstate_snapshot_fresh(struct nl_sock *sock, const char *const *ifnames, size_t n_ifnames,

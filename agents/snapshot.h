@@ -54,6 +54,9 @@ struct snapshot_neigh {
     struct ip_addr addr;
     uint16_t state;             /* NUD_* */
     uint8_t flags;              /* NTF_ROUTER, ... */
+    bool dropped;               /* not in the kernel's table any more: it failed, and the
+                                 * kernel dropped the entry (state NUD_FAILED); see
+                                 * netstate.c, "unanswered" */
 };
 
 /* A listening TCP socket (sock_diag). */

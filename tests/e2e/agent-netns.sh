@@ -15,6 +15,7 @@
 #   h  SLAAC segment on a forwarding link  RA_IGNORED_FORWARDING
 #   i  an IPv4-only TCP listener           IPV4_ONLY_LISTENER (warn)
 #   j  the agent as a daemon: a removed default route is reported at once
+#   k  the daemon: f's FAILED entry dropped by the kernel is still GATEWAY_NEIGH_FAILED
 # Documentation address ranges only.  Needs root and 'ip netns'; never
 # touches the host's own interfaces, routes or sysctls (every change is
 # made inside the test's namespaces).  Exit 77 (skip) when that is not
@@ -279,6 +280,38 @@ if wait_until 50 grep -q '"status":"pass"' "$tmp/j.out"; then
 else
     fail "j: the daemon made no first report within 5 s"
     cat "$tmp/j.out" "$tmp/j.err"
+fi
+kill "$daemon" 2>/dev/null
+wait "$daemon" 2>/dev/null
+
+# --- k: a dead gateway whose FAILED entry the kernel drops is still a failure
+# (a dropped entry read as "no entry yet" and passed: the host flapped to
+# ready until the next probe failed again).
+wait "$poke_pid" 2>/dev/null
+poke "$F" 2001:db8:20::5 80 &
+poke_pid=$!
+PIDS="$PIDS $poke_pid"
+wait_until 100 neigh_state_is "$F" 2001:db8:10::99 FAILED ||
+    fail "k: the neighbour entry of 2001:db8:10::99 did not become FAILED again within 10 s"
+wait "$poke_pid" 2>/dev/null
+mkdir -p "$tmp/state-k"
+ip netns exec "$F" "$AGENT" --segments-file "$SEG" --state-dir "$tmp/state-k" --host "$F" \
+    >"$tmp/k.out" 2>"$tmp/k.err" &
+daemon=$!
+PIDS="$PIDS $daemon"
+if wait_until 50 grep -q GATEWAY_NEIGH_FAILED "$tmp/k.out"; then
+    ip -n "$F" -6 neigh del 2001:db8:10::99 dev seg0 2>/dev/null   # as the kernel's GC does
+    if wait_until 50 grep -q 'the kernel has since dropped the entry' "$tmp/k.out" &&
+       tail -n 1 "$tmp/k.out" | grep -q GATEWAY_NEIGH_FAILED &&
+       ! tail -n 1 "$tmp/k.out" | grep -q '"status":"pass"'; then
+        echo "ok: k: the dropped FAILED entry still fails the gateway check"
+    else
+        fail "k: after the kernel dropped the FAILED entry the gateway check did not stay failed"
+        cat "$tmp/k.out" "$tmp/k.err"
+    fi
+else
+    fail "k: the daemon did not report GATEWAY_NEIGH_FAILED within 5 s"
+    cat "$tmp/k.out" "$tmp/k.err"
 fi
 kill "$daemon" 2>/dev/null
 wait "$daemon" 2>/dev/null
