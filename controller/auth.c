@@ -73,17 +73,28 @@ int auth_lookup(struct store_conn *conn, const char *secret, struct principal *r
 
 /* ---- the principal cache ---- */
 
-#define AUTH_CACHE_SLOTS 64     /* direct-mapped by the hash's first byte */
+/* Set-associative by the hash's first two bytes: every agent of an estate
+ * presents its own token on each report and heartbeat, so the cache holds
+ * a large estate's (16,384 principals, ~3 MB; 64 direct-mapped slots hit
+ * almost never with 10,000 agents, and each miss was a token query whose
+ * pages a commit had just evicted from the reader's cache). */
+#define AUTH_CACHE_SETS 4096
+#define AUTH_CACHE_WAYS 4
+
+struct auth_cache_slot {
+    bool used;
+    uint64_t generation;        /* of the cache when the lookup began */
+    uint8_t hash[SHA256_DIGEST_SIZE];
+    struct principal principal;
+};
 
 struct auth_cache {
     pthread_mutex_t lock;
     uint64_t generation;        /* bumped by auth_cache_invalidate() */
     struct {
-        bool used;
-        uint64_t generation;    /* of the cache when the lookup began */
-        uint8_t hash[SHA256_DIGEST_SIZE];
-        struct principal principal;
-    } slots[AUTH_CACHE_SLOTS];
+        struct auth_cache_slot way[AUTH_CACHE_WAYS];
+        unsigned next;          /* the way replaced next when all are current */
+    } sets[AUTH_CACHE_SETS];
 };
 
 struct auth_cache *auth_cache_new(void)
@@ -117,14 +128,17 @@ int auth_lookup_cached(struct auth_cache *c, struct store_conn *conn, const char
         return -ENOENT;
     uint8_t hash[SHA256_DIGEST_SIZE];
     sha256(secret, len, hash);
-    size_t slot = hash[0] % AUTH_CACHE_SLOTS;
+    size_t set = (((size_t) hash[0] << 8) | hash[1]) % AUTH_CACHE_SETS;
 
     pthread_mutex_lock(&c->lock);
     uint64_t generation = c->generation;
-    bool hit = c->slots[slot].used && c->slots[slot].generation == generation &&
-               !memcmp(c->slots[slot].hash, hash, sizeof hash);
-    if (hit)
-        *ret = c->slots[slot].principal;
+    bool hit = false;
+    for (size_t w = 0; w < AUTH_CACHE_WAYS && !hit; w++) {
+        const struct auth_cache_slot *sl = &c->sets[set].way[w];
+        hit = sl->used && sl->generation == generation && !memcmp(sl->hash, hash, sizeof hash);
+        if (hit)
+            *ret = sl->principal;
+    }
     pthread_mutex_unlock(&c->lock);
     if (hit)
         return 0;
@@ -145,10 +159,20 @@ int auth_lookup_cached(struct auth_cache *c, struct store_conn *conn, const char
     if (r < 0)
         return r;           /* unknown and revoked tokens are not remembered */
     pthread_mutex_lock(&c->lock);
-    c->slots[slot].used = true;
-    c->slots[slot].generation = generation;
-    memcpy(c->slots[slot].hash, hash, sizeof hash);
-    c->slots[slot].principal = p;
+    /* A free or outdated way (or this token's own, if another thread was
+     * quicker), else the set's ways in turn. */
+    struct auth_cache_slot *slot = NULL;
+    for (size_t w = 0; w < AUTH_CACHE_WAYS && !slot; w++) {
+        struct auth_cache_slot *sl = &c->sets[set].way[w];
+        if (!sl->used || sl->generation != c->generation || !memcmp(sl->hash, hash, sizeof hash))
+            slot = sl;
+    }
+    if (!slot)
+        slot = &c->sets[set].way[c->sets[set].next++ % AUTH_CACHE_WAYS];
+    slot->used = true;
+    slot->generation = generation;
+    memcpy(slot->hash, hash, sizeof hash);
+    slot->principal = p;
     pthread_mutex_unlock(&c->lock);
     *ret = p;
     return 0;
