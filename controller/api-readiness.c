@@ -237,10 +237,33 @@ static int report_run(struct store_txn *txn, void *ctx)
     return readiness_ingest(txn, &j->by, j->report, now_epoch(), &j->answer, &j->error);
 }
 
+/* The answer to a report as api_reply_json() would write it, without a
+ * dump: {"applied", "last_seq", "resync"[, "results_sha256"]}, indented
+ * by 2.  NULL for any other shape (then jansson writes it). */
+static char *report_answer_text(json_t *a)
+{
+    json_t *applied = json_object_get(a, "applied"), *last_seq = json_object_get(a, "last_seq"),
+           *resync = json_object_get(a, "resync"), *sha = json_object_get(a, "results_sha256");
+    if (!json_is_boolean(applied) || !json_is_integer(last_seq) || !json_is_boolean(resync) ||
+        json_object_size(a) != (sha ? 4u : 3u))
+        return NULL;
+    const char *hex = sha ? json_string_value(sha) : "";
+    if (!hex || strspn(hex, "0123456789abcdef") != strlen(hex))
+        return NULL;
+    return xasprintf("{\n  \"applied\": %s,\n  \"last_seq\": %" JSON_INTEGER_FORMAT ",\n"
+                     "  \"resync\": %s%s%s%s\n}\n",
+                     json_is_true(applied) ? "true" : "false", json_integer_value(last_seq),
+                     json_is_true(resync) ? "true" : "false",
+                     sha ? ",\n  \"results_sha256\": \"" : "", hex, sha ? "\"" : "");
+}
+
 static void report_finish(struct api_call *call, void *ctx, int result)
 {
     struct report_job *j = ctx;
-    if (result == 0 && j->answer)
+    char *text = result == 0 && j->answer ? report_answer_text(j->answer) : NULL;
+    if (text)
+        api_reply_text(call, 200, "application/json", text);
+    else if (result == 0 && j->answer)
         api_reply_json(call, 200, json_incref(j->answer));
     else if (j->error)
         api_reply_error(call, steal_pointer(&j->error));

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "audit.h"
@@ -94,20 +95,156 @@ const char *readiness_remedy(const char *reason)
 
 enum host_verdict { HOST_READY, HOST_BLOCKED, HOST_STALE, HOST_NO_REPORT, HOST_WAIVED };
 
+static void summary_note(struct readiness_checks_summary *sum, const char *check, size_t check_len,
+                         const char *severity, size_t severity_len, const char *reason,
+                         size_t reason_len)
+{
+    bool fail = severity && severity_len == 4 && !memcmp(severity, "fail", 4);
+    if (check && severity && check_len == 19 && !memcmp(check, "ipv6-global-address", 19) && !fail)
+        sum->usable_ipv6 = true;
+    if (fail && reason && !sum->has_reason) {
+        sum->has_reason = true;
+        snprintf(sum->first_reason, sizeof sum->first_reason, "%.*s", (int) reason_len, reason);
+    }
+}
+
+/* The summary of checks already parsed (an array of check objects). */
+void readiness_checks_summary_json(json_t *checks, struct readiness_checks_summary *sum)
+{
+    *sum = (struct readiness_checks_summary) { 0 };
+    size_t i;
+    json_t *c;
+    json_array_foreach(checks, i, c) {
+        json_t *check = json_object_get(c, "check"), *severity = json_object_get(c, "severity"),
+               *reason = json_object_get(c, "reason");
+        summary_note(sum, json_string_value(check), json_string_length(check),
+                     json_string_value(severity), json_string_length(severity),
+                     json_string_value(reason), json_string_length(reason));
+    }
+}
+
+/* A string at *P (after its opening quote) without escapes: its length,
+ * *P moved past the closing quote.  -1 at a backslash, a control
+ * character or the end: the caller lets jansson read the text. */
+static ssize_t scan_plain_string(const char **p)
+{
+    const char *s = *p;
+    for (const char *q = s; ; q++) {
+        unsigned char ch = (unsigned char) *q;
+        if (ch == '"') {
+            *p = q + 1;
+            return q - s;
+        }
+        if (ch == '\\' || ch < 0x20)
+            return -1;
+    }
+}
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* The summary of stored checks text without building a jansson tree (a
+ * segment's recompute reads every blocked host's checks: json_loads was
+ * the largest part of a changed report's cost).  The stored text is
+ * jansson's compact dump of checks the report check accepted: an array of
+ * objects of strings.  Anything else — an escape in a string, a member
+ * that is not a string, a syntax this scan does not expect — returns
+ * false, and the caller parses with jansson, so both give the same. */
+static bool checks_summary_scan(const char *text, struct readiness_checks_summary *sum)
+{
+    *sum = (struct readiness_checks_summary) { 0 };
+    const char *p = skip_ws(text);
+    if (*p++ != '[')
+        return false;
+    p = skip_ws(p);
+    if (*p == ']')
+        return *skip_ws(p + 1) == '\0';
+    for (;;) {
+        if (*p++ != '{')
+            return false;
+        const char *check = NULL, *severity = NULL, *reason = NULL;
+        size_t check_len = 0, severity_len = 0, reason_len = 0;
+        p = skip_ws(p);
+        if (*p == '}')
+            p++;
+        else
+            for (;;) {
+                if (*p++ != '"')
+                    return false;
+                const char *key = p;
+                ssize_t key_len = scan_plain_string(&p);
+                if (key_len < 0)
+                    return false;
+                p = skip_ws(p);
+                if (*p++ != ':')
+                    return false;
+                p = skip_ws(p);
+                if (*p++ != '"')
+                    return false;
+                const char *value = p;
+                ssize_t value_len = scan_plain_string(&p);
+                if (value_len < 0)
+                    return false;
+                /* A repeated key: the last one counts, as in jansson. */
+                if (key_len == 5 && !memcmp(key, "check", 5))
+                    check = value, check_len = (size_t) value_len;
+                else if (key_len == 8 && !memcmp(key, "severity", 8))
+                    severity = value, severity_len = (size_t) value_len;
+                else if (key_len == 6 && !memcmp(key, "reason", 6))
+                    reason = value, reason_len = (size_t) value_len;
+                p = skip_ws(p);
+                if (*p == '}') {
+                    p++;
+                    break;
+                }
+                if (*p++ != ',')
+                    return false;
+                p = skip_ws(p);
+            }
+        summary_note(sum, check, check_len, severity, severity_len, reason, reason_len);
+        p = skip_ws(p);
+        if (*p == ']')
+            return *skip_ws(p + 1) == '\0';
+        if (*p++ != ',')
+            return false;
+        p = skip_ws(p);
+    }
+}
+
+/* The summary of stored checks text (NULL or empty: no checks). */
+void readiness_checks_summary_text(const char *text, struct readiness_checks_summary *sum)
+{
+    if (!text || !*text) {
+        *sum = (struct readiness_checks_summary) { 0 };
+        return;
+    }
+    if (checks_summary_scan(text, sum))
+        return;
+    json_t *checks = json_loads(text, 0, NULL);
+    readiness_checks_summary_json(checks, sum);
+    json_decref(checks);
+}
+
 struct host_eval {
     enum host_verdict verdict;
     bool usable_ipv6;
-    const char *first_reason;      /* points into checks (valid while checks lives) */
-    json_t *checks;
+    const char *first_reason;      /* points into summary or checks (valid while e lives) */
+    json_t *checks;                /* parsed only for a page (host_eval_init's WANT_CHECKS) */
+    struct readiness_checks_summary summary;
 };
 
 /* The verdict needs only the status and the report's age.  The checks are
- * parsed when WANT_CHECKS (to show them, or to learn whether the host has
- * a usable IPv6 address) and always for a blocked host, whose first failing
- * reason is wanted; e->checks is NULL otherwise. */
+ * read when WANT_SUMMARY (to learn whether the host has a usable IPv6
+ * address) and always for a blocked host, whose first failing reason is
+ * wanted; WANT_CHECKS (a page that shows them) parses them into e->checks,
+ * which is NULL otherwise. */
 static void host_eval_init(struct host_eval *e, const char *status, const char *checks_text,
                            int64_t last_epoch, bool has_last, bool waived, int64_t now,
-                           bool want_checks)
+                           bool want_summary, bool want_checks)
 {
     e->verdict = HOST_READY;
     e->usable_ipv6 = false;
@@ -121,19 +258,25 @@ static void host_eval_init(struct host_eval *e, const char *status, const char *
         e->verdict = HOST_STALE;
     else if (streq(status, "fail"))
         e->verdict = HOST_BLOCKED;
-    if (!want_checks && e->verdict != HOST_BLOCKED)
+    if (!want_checks && !want_summary && e->verdict != HOST_BLOCKED)
         return;
-    e->checks = checks_text && *checks_text ? json_loads(checks_text, 0, NULL) : NULL;
-    size_t i;
-    json_t *c;
-    json_array_foreach(e->checks, i, c) {
-        const char *check = json_string_value(json_object_get(c, "check"));
-        const char *severity = json_string_value(json_object_get(c, "severity"));
-        if (check && severity && streq(check, "ipv6-global-address") && !streq(severity, "fail"))
-            e->usable_ipv6 = true;
-        if (severity && streq(severity, "fail") && !e->first_reason)
-            e->first_reason = json_string_value(json_object_get(c, "reason"));
+    if (want_checks) {
+        e->checks = checks_text && *checks_text ? json_loads(checks_text, 0, NULL) : NULL;
+        readiness_checks_summary_json(e->checks, &e->summary);
+        /* The page shows the reason whole. */
+        size_t i;
+        json_t *c;
+        json_array_foreach(e->checks, i, c) {
+            const char *severity = json_string_value(json_object_get(c, "severity"));
+            if (severity && streq(severity, "fail") && !e->first_reason)
+                e->first_reason = json_string_value(json_object_get(c, "reason"));
+        }
+    } else {
+        readiness_checks_summary_text(checks_text, &e->summary);
+        if (e->summary.has_reason)
+            e->first_reason = e->summary.first_reason;
     }
+    e->usable_ipv6 = e->summary.usable_ipv6;
     /* A stale host keeps its last known address: the segment is then
      * 'dual-stack-partial' (reports stale), not back to 'v6-planned'. */
     if (e->verdict == HOST_NO_REPORT)
@@ -231,7 +374,7 @@ int readiness_recompute(struct store_txn *txn, int64_t segment_id, int64_t now)
         host_eval_init(&e, (const char *) sqlite3_column_text(st, 0),
                        (const char *) sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
                        sqlite3_column_type(st, 2) != SQLITE_NULL, sqlite3_column_int(st, 3),
-                       now, with_v6 == 0);
+                       now, with_v6 == 0, false);
         if (e.verdict != HOST_WAIVED) {
             total++;
             ready += e.verdict == HOST_READY;
@@ -504,6 +647,33 @@ static int ingest_heartbeat(struct store_txn *txn, int64_t host_id, int64_t seq,
     return 0;
 }
 
+/* Checks are stored as jansson's compact dump (keys in the report's order). */
+#define CHECKS_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+struct text_compare {
+    const char *text;
+    size_t len, off;
+};
+
+static int compare_chunk(const char *buf, size_t size, void *data)
+{
+    struct text_compare *tc = data;
+    if (size > tc->len - tc->off || memcmp(tc->text + tc->off, buf, size) != 0)
+        return -1;      /* differs: jansson stops dumping */
+    tc->off += size;
+    return 0;
+}
+
+/* Whether CHECKS dump (CHECKS_DUMP_FLAGS) to exactly TEXT (NULL: none
+ * stored), with no allocation for the text. */
+static bool checks_equal_text(json_t *checks, const char *text)
+{
+    if (!text)
+        return false;
+    struct text_compare tc = { .text = text, .len = strlen(text) };
+    return json_dump_callback(checks, compare_chunk, &tc, CHECKS_DUMP_FLAGS) == 0 && tc.off == tc.len;
+}
+
 int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_t *report,
                      int64_t now, json_t **ret_answer, struct yg_error **ret_error)
 {
@@ -612,22 +782,26 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
 
     for (size_t i = 0; i < carried; i++) {
         json_t *found = rows[i].found;
-        size_t k;
-        _cleanup_free_ char *checks = NULL;
+        json_t *checks = found ? json_object_get(found, "checks") : NULL;
         const char *status = NULL;
         if (found) {
             json_t *c;
+            size_t k;
             int worst = 0;
-            json_array_foreach(json_object_get(found, "checks"), k, c) {
+            json_array_foreach(checks, k, c) {
                 int rank = severity_rank(json_string_value(json_object_get(c, "severity")));
                 if (rank > worst)
                     worst = rank;
             }
             status = worst == 2 ? "fail" : worst == 1 ? "warn" : "pass";
-            checks = json_dumps(json_object_get(found, "checks"), JSON_COMPACT | JSON_PRESERVE_ORDER);
         }
-        bool changed = !streq_ptr(status, rows[i].status) || !streq_ptr(checks, rows[i].checks);
+        /* Compared with the stored text as it would be stored, without
+         * making that text unless it differs (most full reports are
+         * unchanged on most segments). */
+        bool changed = !streq_ptr(status, rows[i].status) ||
+                       (found ? !checks_equal_text(checks, rows[i].checks) : rows[i].checks != NULL);
         if (changed) {
+            _cleanup_free_ char *text = found ? json_dumps(checks, CHECKS_DUMP_FLAGS) : NULL;
             st = store_stmt(conn,
                 "UPDATE host_segments SET status = ?3, checks = ?4, changed_at = ?5 "
                 "WHERE host_id = ?1 AND segment_id = ?2");
@@ -636,14 +810,28 @@ int readiness_ingest(struct store_txn *txn, const struct principal *agent, json_
             sqlite3_bind_int64(st, 1, agent->host_id);
             sqlite3_bind_int64(st, 2, rows[i].id);
             store_bind_text(st, 3, status);
-            store_bind_text(st, 4, checks);
+            store_bind_text(st, 4, text);
             store_bind_text(st, 5, at);
             int rc = sqlite3_step(st);
             sqlite3_reset(st);
             if (rc != SQLITE_DONE)
                 goto fail;
         }
-        if ((changed || !was_fresh) && readiness_recompute(txn, rows[i].id, now) < 0)
+        /* The segment's state depends on this host only through its
+         * status, its first failing reason and whether it has usable IPv6
+         * (host_eval_init): a change of messages alone (a neighbour's
+         * state, an address's lifetime) leaves the segment as it is. */
+        bool verdict_changed = false;
+        if (changed) {
+            struct readiness_checks_summary before, after;
+            readiness_checks_summary_text(rows[i].checks, &before);
+            readiness_checks_summary_json(checks, &after);
+            verdict_changed = !streq_ptr(status, rows[i].status) ||
+                              before.usable_ipv6 != after.usable_ipv6 ||
+                              before.has_reason != after.has_reason ||
+                              !streq(before.first_reason, after.first_reason);
+        }
+        if ((verdict_changed || !was_fresh) && readiness_recompute(txn, rows[i].id, now) < 0)
             goto fail;
     }
 
@@ -778,7 +966,7 @@ json_t *readiness_segment_json(struct store_conn *conn, const char *name, int64_
             bool waived = sqlite3_column_type(st, 9) != SQLITE_NULL;
             host_eval_init(&e, (const char *) sqlite3_column_text(st, 2),
                            (const char *) sqlite3_column_text(st, 3), sqlite3_column_int64(st, 4),
-                           sqlite3_column_type(st, 4) != SQLITE_NULL, waived, now, true);
+                           sqlite3_column_type(st, 4) != SQLITE_NULL, waived, now, false, true);
             json_t *failing = json_array();
             size_t k;
             json_t *c;

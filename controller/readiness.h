@@ -11,6 +11,7 @@
 #ifndef YG_READINESS_H
 #define YG_READINESS_H 1
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -50,6 +51,21 @@ int readiness_sweep(struct store_txn *txn, int64_t since, int64_t now);
 /* Validate an agent report (doc/AGENT.md) before it reaches the writer.
  * NULL when fine, else a 400/422 error naming the JSON path. */
 struct yg_error *readiness_report_check(json_t *report);
+
+/* What a segment's state needs of one host's checks: whether it has a
+ * usable IPv6 address (ipv6-global-address not failing) and the reason of
+ * its first failing check. */
+struct readiness_checks_summary {
+    bool usable_ipv6;
+    bool has_reason;
+    char first_reason[48];      /* reasons are at most 47 bytes (readiness_report_check) */
+};
+/* From checks as stored (their compact JSON text; NULL or "": none), read
+ * without a jansson tree when the text is the usual array of objects of
+ * plain strings, else parsed: either way the same as ..._json() of the
+ * parsed text. */
+void readiness_checks_summary_text(const char *text, struct readiness_checks_summary *ret);
+void readiness_checks_summary_json(json_t *checks, struct readiness_checks_summary *ret);
 
 /* Apply a checked report from AGENT's host: a full report, or a hash-only
  * heartbeat (no "segments") that refreshes the stored results only when

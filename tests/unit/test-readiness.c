@@ -414,6 +414,119 @@ static void test_heartbeat_hash(void **state)
     assert_answer(post(f, 3, heartbeat(2, HASH_A), T0 + 39), false, true, NULL);
 }
 
+/* The stored checks' summary read without jansson must be the parsed
+ * one, whatever the text: the usual compact dump, and everything the scan
+ * leaves to jansson (escapes, members that are not strings and hold the
+ * key names, spacing, repeated keys, text that is not JSON). */
+static void test_checks_summary(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *text;
+        bool usable_ipv6;
+        const char *first_reason;   /* NULL: none */
+    } cases[] = {
+        { "[{\"check\":\"ipv6-global-address\",\"severity\":\"pass\",\"reason\":\"OK\",\"message\":\"m\"},"
+          "{\"check\":\"ipv6-default-route\",\"severity\":\"fail\",\"reason\":\"NO_IPV6_DEFAULT_ROUTE\",\"message\":\"x\"},"
+          "{\"check\":\"gateway-neighbour\",\"severity\":\"fail\",\"reason\":\"GATEWAY_NEIGH_FAILED\"}]",
+          true, "NO_IPV6_DEFAULT_ROUTE" },
+        { "[{\"check\":\"ipv6-global-address\",\"severity\":\"fail\",\"reason\":\"NO_GLOBAL_IPV6\"}]",
+          false, "NO_GLOBAL_IPV6" },
+        { "[{\"check\":\"ipv6-global-address\",\"severity\":\"warn\",\"reason\":\"IPV6_OUTSIDE_PREFIX\"}]",
+          true, NULL },
+        { "[]", false, NULL },
+        { " [ { \"severity\" : \"fail\" , \"reason\" : \"R1\" } , { } ] ", false, "R1" },
+        /* A failing check without a reason: the next one's counts. */
+        { "[{\"severity\":\"fail\"},{\"severity\":\"fail\",\"reason\":\"R2\"}]", false, "R2" },
+        /* Repeated keys: the last counts. */
+        { "[{\"severity\":\"pass\",\"reason\":\"A\",\"severity\":\"fail\",\"reason\":\"B\"}]", false, "B" },
+        /* Escapes: "B" spelt \u0042, a quote in a message. */
+        { "[{\"severity\":\"fail\",\"reason\":\"\\u0042\",\"message\":\"say \\\"hi\\\"\"}]", false, "B" },
+        { "[{\"message\":\"\\\"\",\"check\":\"ipv6-global-address\",\"severity\":\"pass\"}]", true, NULL },
+        /* Members that are not strings, holding what the scan looks for. */
+        { "[{\"extra\":{\"severity\":\"fail\",\"reason\":\"INNER\"},\"severity\":\"pass\"}]", false, NULL },
+        { "[{\"n\":[1,2,{\"reason\":\"X\"}],\"severity\":\"fail\",\"reason\":\"OUTER\"}]", false, "OUTER" },
+        { "[{\"severity\":null,\"reason\":\"R\"},\"fail\",7]", false, NULL },
+        /* Not JSON, or not an array: no checks. */
+        { "[{\"severity\":\"fail\",\"reason\":\"R\"}", false, NULL },
+        { "[{\"severity\":\"fail\",\"reason\":\"R\"}] x", false, NULL },
+        { "{\"severity\":\"fail\",\"reason\":\"R\"}", false, NULL },
+        { "", false, NULL },
+    };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(cases); i++) {
+        struct readiness_checks_summary scanned, parsed;
+        readiness_checks_summary_text(cases[i].text, &scanned);
+        json_t *checks = json_loads(cases[i].text, 0, NULL);
+        readiness_checks_summary_json(checks, &parsed);
+        json_decref(checks);
+        print_message("case %zu: %s\n", i, cases[i].text);
+        assert_int_equal(scanned.usable_ipv6, cases[i].usable_ipv6);
+        assert_int_equal(parsed.usable_ipv6, cases[i].usable_ipv6);
+        assert_int_equal(scanned.has_reason, cases[i].first_reason != NULL);
+        assert_int_equal(parsed.has_reason, cases[i].first_reason != NULL);
+        if (cases[i].first_reason) {
+            assert_string_equal(scanned.first_reason, cases[i].first_reason);
+            assert_string_equal(parsed.first_reason, cases[i].first_reason);
+        }
+    }
+}
+
+/* A segment's state follows a host's status, first failing reason and
+ * usable IPv6 — also when the host's status stays 'fail' — while a change
+ * of messages alone is stored without a new state or history row. */
+static void test_verdict_changes(void **state)
+{
+    struct fixture *f = *state;
+    sql(f, "DELETE FROM host_segments WHERE host_id <> 1");    /* hv01 alone on health-dmz */
+#define CHECK_JSON(check, severity, reason, message) \
+    "{s:s, s:s, s:s, s:s}", "check", check, "severity", severity, "reason", reason, "message", message
+    struct step {
+        const char *v6_severity, *v6_reason, *route_severity, *route_reason, *message;
+        const char *state, *blocking_reason;
+        int history_rows;           /* added by this report */
+    } steps[] = {
+        /* No usable IPv6, blocked: v6-planned. */
+        { "fail", "NO_GLOBAL_IPV6", "fail", "NO_IPV6_DEFAULT_ROUTE", "m1", "v6-planned", "NO_GLOBAL_IPV6", 1 },
+        /* Still 'fail', but the address is usable now: partial, another reason. */
+        { "pass", "OK", "fail", "NO_IPV6_DEFAULT_ROUTE", "m1", "dual-stack-partial", "NO_IPV6_DEFAULT_ROUTE", 1 },
+        /* Only a message differs: stored, same state, no history. */
+        { "pass", "OK", "fail", "NO_IPV6_DEFAULT_ROUTE", "m2", "dual-stack-partial", "NO_IPV6_DEFAULT_ROUTE", 0 },
+        /* Still 'fail' with usable IPv6, the first failing reason changes. */
+        { "pass", "OK", "fail", "NO_ROUTE_OTHER", "m2", "dual-stack-partial", "NO_ROUTE_OTHER", 0 },
+        { "pass", "OK", "pass", "OK", "m2", "dual-stack-ready", NULL, 1 },
+    };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(steps); i++) {
+        json_t *history = readiness_history_json(store_reader(f->store), "health-dmz");
+        size_t rows_before = json_array_size(json_object_get(history, "items"));
+        json_decref(history);
+        json_t *report = json_pack("{s:I, s:[{s:s, s:[o, o]}]}", "seq", (json_int_t) i + 1, "segments",
+            "name", "health-dmz", "checks",
+            json_pack(CHECK_JSON("ipv6-global-address", steps[i].v6_severity, steps[i].v6_reason, "a")),
+            json_pack(CHECK_JSON("ipv6-default-route", steps[i].route_severity, steps[i].route_reason,
+                                 steps[i].message)));
+        json_decref(post(f, 1, report, T0 + (int64_t) i));
+        json_t *s = segment(f, "health-dmz", T0 + (int64_t) i);
+        print_message("step %zu\n", i);
+        assert_string_equal(state_of(s), steps[i].state);
+        const char *reason = json_string_value(json_object_get(s, "blocking_reason"));
+        if (steps[i].blocking_reason)
+            assert_string_equal(reason, steps[i].blocking_reason);
+        else
+            assert_null(reason);
+        /* What the page shows is what was reported last. */
+        json_t *problems = json_object_get(json_array_get(json_object_get(s, "hosts"), 0), "problems");
+        json_t *last = json_array_get(problems, json_array_size(problems) - 1);
+        if (streq(steps[i].route_severity, "fail"))
+            assert_string_equal(json_string_value(json_object_get(last, "message")), steps[i].message);
+        json_decref(s);
+        history = readiness_history_json(store_reader(f->store), "health-dmz");
+        assert_int_equal(json_array_size(json_object_get(history, "items")),
+                         rows_before + (size_t) steps[i].history_rows);
+        json_decref(history);
+    }
+#undef CHECK_JSON
+}
+
 static void test_report_validation(void **state)
 {
     json_t *bad = json_pack("{s:i, s:[{s:s, s:[{s:s, s:s, s:s}]}]}", "seq", 0, "segments",
@@ -454,6 +567,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_at_the_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verdict_changes, setup, teardown),
+        cmocka_unit_test(test_checks_summary),
         cmocka_unit_test(test_report_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
