@@ -3,7 +3,7 @@
 # `make bench` builds just them and yunguand.  bench/run-all.sh builds and
 # runs everything.  See bench/README.md.
 BENCH_BINS = bench/bench-mhd-constant bench/bench-sqlite-insert bench/bench-store-fill \
-	bench/bench-vms bench/bench-steps bench/bench-playbook-render
+	bench/bench-vms bench/bench-steps bench/bench-playbook-render bench/bench-ingest
 noinst_PROGRAMS += $(BENCH_BINS)
 
 # The HTTP layer alone: libmicrohttpd with api.c's threading, a constant answer.
@@ -43,6 +43,12 @@ bench_bench_steps_LDADD = agents/libagent.la $(LIBNL_LIBS) $(LIBNL_ROUTE_LIBS)
 EXTRA_DIST += bench/README.md bench/run-all.sh bench/submit.lua bench/request.yaml
 
 # Dual-stack readiness: agent report ingestion and segment summaries.
+# bench-ingest: simulated agents in C (epoll, kept-alive connections, the
+# agent's own report bodies and results_sha256 from agents/report.c).
+bench_bench_ingest_SOURCES = bench/bench-ingest.c
+bench_bench_ingest_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/agents
+bench_bench_ingest_CFLAGS = $(agents_libagent_la_CFLAGS)
+bench_bench_ingest_LDADD = agents/libagent.la $(LIBNL_LIBS) $(LIBNL_ROUTE_LIBS) $(CURL_LIBS) $(JANSSON_LIBS)
 EXTRA_DIST += bench/bench-readiness.sh bench/readiness-fill.py bench/report.lua \
 	bench/segment-show.lua
 

@@ -24,6 +24,8 @@
 #   FILL_COUNT      requests in the store for the list benchmark (default 100000)
 #   CONNECTIONS     wrk connections (default 32); WRK_THREADS (default 2)
 #   VMS             VMs in the loop (default 1000); VMS_RUNS (default 3)
+#   GENERATOR       simulated agents for readiness reports: c (bench/bench-ingest),
+#                   wrk (bench/report.lua, session 2's figures) or both (default)
 #   NO_BUILD=1      do not run configure/make
 set -euo pipefail
 
@@ -40,6 +42,8 @@ WRK_THREADS=${WRK_THREADS:-2}
 WRK_TIMEOUT=${WRK_TIMEOUT:-30s}
 VMS=${VMS:-1000}
 VMS_RUNS=${VMS_RUNS:-3}
+# Simulated agents for readiness: bench-ingest (c), wrk + report.lua, or both.
+GENERATOR=${GENERATOR:-both}
 sections=${*:-sqlite mhd submit list readiness vms}
 
 say() { printf '%s\n' "$*"; }
@@ -315,6 +319,7 @@ if [[ " $sections " == *" readiness "* ]]; then
     section "Dual-stack readiness: agent reports, segment summaries (bench/bench-readiness.sh)"
     NO_BUILD=1 YUNGUAND=$YUNGUAND BUILDDIR=$builddir WORKDIR=$WORKDIR/readiness KEEP=1 \
         CONNECTIONS=$CONNECTIONS WRK_THREADS=$WRK_THREADS WRK_TIMEOUT=$WRK_TIMEOUT \
+        GENERATOR=$GENERATOR BENCH_INGEST=$BENCH/bench-ingest \
         "$here/bench-readiness.sh" || say "bench-readiness.sh failed"
 fi
 
