@@ -262,9 +262,14 @@ static int cmd_host_enroll(struct cli *cli, const struct cli_command *cmd, int a
     if ((r = cli_call_shown(cli, "POST", path, NULL, &root)) != 0 || !root)
         return r;
     _cleanup_free_ char *secret = cli_json_text(root, "secret");
+    /* The URL this command used, unless it is loopback: the host needs the
+     * controller's name as it sees it. */
+    const char *url = http_client_base_url(cli->http);
+    bool local = strstr(url, "://127.") || strstr(url, "://[::1]") || strstr(url, "://localhost");
+    bool tls = strncmp(url, "https://", 8) == 0;
     printf("One-time enrollment secret for host '%s' (valid 24 hours, used once):\n\n    %s\n\n"
-           "On the host:  yunguan-agent --controller URL --host %s --enroll-token-file FILE\n",
-           host, secret, host);
+           "On the host:  yunguan-agent --controller %s%s --host %s --enroll-token-file FILE\n",
+           host, secret, local ? "URL" : url, tls ? " --ca-file CA.pem" : "", host);
     return 0;
 }
 

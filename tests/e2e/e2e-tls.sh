@@ -93,6 +93,9 @@ check_no_match "${plain:-000}" '^2' "plain HTTP on the HTTPS port gets no answer
 yg "$ADMIN" --json host enroll tls-host
 check_rc 0 "admin makes an enrollment secret for tls-host"
 jqr .secret >"$YG_TMP/enroll-secret"
+yg "$ADMIN" host enroll tls-host2
+check_match "$(cat "$YG_OUT")" "yunguan-agent --controller URL --ca-file CA.pem --host tls-host2 --enroll-token-file FILE" \
+    "'host enroll' over HTTPS tells the agent to trust the CA too"
 mkdir -p "$YG_TMP/agent"
 "$AGENT" --controller "$YG_URL" --ca-file "$pki/ca.crt" --state-dir "$YG_TMP/agent" --host tls-host \
     --enroll-token-file "$YG_TMP/enroll-secret" --log-level debug 2>"$YG_TMP/agent.log" &
