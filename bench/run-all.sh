@@ -26,6 +26,8 @@
 #   VMS             VMs in the loop (default 1000); VMS_RUNS (default 3)
 #   GENERATOR       simulated agents for readiness reports: c (bench/bench-ingest),
 #                   wrk (bench/report.lua, session 2's figures) or both (default)
+#   TLS=1           serve the API over HTTPS (a throw-away CA and certificate
+#                   made with openssl): what TLS costs the submissions
 #   NO_BUILD=1      do not run configure/make
 set -euo pipefail
 
@@ -100,9 +102,24 @@ say "wrk:         -t$WRK_THREADS -c$CONNECTIONS (client and server share the sam
 
 # ---- helpers ----------------------------------------------------------
 # start_yunguand DB: starts it on a free port; sets YG_PID, YG_URL, YG_ADMIN.
+tls_args=() curl_tls=() scheme=http
+if [ "${TLS:-0}" = 1 ]; then
+    command -v openssl >/dev/null || die "TLS=1 needs openssl"
+    mkdir -p "$WORKDIR/pki"
+    (cd "$WORKDIR/pki" &&
+     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+         -addext "basicConstraints=critical,CA:TRUE" -keyout ca.key -out ca.crt &&
+     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench" -keyout s.key -out s.csr &&
+     printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
+     openssl x509 -req -in s.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out s.crt &&
+     chmod 600 s.key) >/dev/null 2>&1 || die "openssl cannot make the bench certificate"
+    tls_args=(--tls-cert "$WORKDIR/pki/s.crt" --tls-key "$WORKDIR/pki/s.key")
+    curl_tls=(--cacert "$WORKDIR/pki/ca.crt")
+    scheme=https
+fi
 start_yunguand() {
     local db=$1 log=$1.log port="" i
-    "$YUNGUAND" --db "$db" --listen 127.0.0.1:0 >"$log" 2>&1 &
+    "$YUNGUAND" --db "$db" --listen 127.0.0.1:0 "${tls_args[@]}" >"$log" 2>&1 &
     YG_PID=$!
     pids+=("$YG_PID")
     for i in $(seq 1 100); do
@@ -112,7 +129,7 @@ start_yunguand() {
         sleep 0.1
     done
     [ -n "$port" ] || die "yunguand did not say where it serves (see $log)"
-    YG_URL=http://127.0.0.1:$port
+    YG_URL=$scheme://127.0.0.1:$port
     YG_ADMIN=$(cat "$(dirname "$db")/admin.token")
 }
 stop_yunguand() {
@@ -120,7 +137,7 @@ stop_yunguand() {
     wait "$YG_PID" 2>/dev/null || true
 }
 api() {    # api METHOD PATH [JSON]
-    local args=(-sS -X "$1" -H "Authorization: Bearer $YG_ADMIN" -H 'Content-Type: application/json')
+    local args=(-sS "${curl_tls[@]}" -X "$1" -H "Authorization: Bearer $YG_ADMIN" -H 'Content-Type: application/json')
     [ $# -ge 3 ] && args+=(--data "$3")
     curl "${args[@]}" "$YG_URL$2"
 }
