@@ -191,16 +191,9 @@ ctl_pid=
 if [ -x "$YUNGUAND" ] && [ -x "$YUNGUAN" ] && command -v openssl >/dev/null 2>&1; then
     pki=$tmp/pki
     mkdir -p "$pki" "$tmp/tls-db" "$tmp/tls-state"
-    if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
-           -addext "basicConstraints=critical,CA:TRUE" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null &&
-       openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench" \
-           -keyout "$pki/s.key" -out "$pki/s.csr" 2>/dev/null &&
-       printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/ext" &&
-       openssl x509 -req -in "$pki/s.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-           -days 2 -extfile "$pki/ext" -out "$pki/s.crt" 2>/dev/null; then
-        chmod 600 "$pki/s.key"
+    if sh "$(dirname "$0")/../contrib/test-pki.sh" "$pki"; then
         ip netns exec "$NS" "$YUNGUAND" --db "$tmp/tls-db/y.db" --listen 127.0.0.1:8470 \
-            --tls-cert "$pki/s.crt" --tls-key "$pki/s.key" 2>"$tmp/tls-ctl.log" &
+            --tls-cert "$pki/server.crt" --tls-key "$pki/server.key" 2>"$tmp/tls-ctl.log" &
         ctl_pid=$!
         i=0
         while [ $i -lt 100 ] && ! grep -q 'serving the API' "$tmp/tls-ctl.log"; do sleep 0.1; i=$((i + 1)); done
@@ -213,10 +206,10 @@ if [ -x "$YUNGUAND" ] && [ -x "$YUNGUAN" ] && command -v openssl >/dev/null 2>&1
             2>"$tmp/tls-agent.log" &
         daemon=$!
         i=0
-        while [ $i -lt 100 ] && ! grep -q 'report [0-9]* sent (applied: true)' "$tmp/tls-agent.log"; do
+        while [ $i -lt 100 ] && ! grep -q 'report [0-9]* sent (applied: yes)' "$tmp/tls-agent.log"; do
             sleep 0.1; i=$((i + 1))
         done
-        grep -q 'report [0-9]* sent (applied: true)' "$tmp/tls-agent.log" ||
+        grep -q 'report [0-9]* sent (applied: yes)' "$tmp/tls-agent.log" ||
             echo "bench-agent: the agent's first report over HTTPS was not applied (see its log)" >&2
         sleep 2
         tls_rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon/status")

@@ -105,15 +105,8 @@ say "wrk:         -t$WRK_THREADS -c$CONNECTIONS (client and server share the sam
 tls_args=() curl_tls=() scheme=http
 if [ "${TLS:-0}" = 1 ]; then
     command -v openssl >/dev/null || die "TLS=1 needs openssl"
-    mkdir -p "$WORKDIR/pki"
-    (cd "$WORKDIR/pki" &&
-     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
-         -addext "basicConstraints=critical,CA:TRUE" -keyout ca.key -out ca.crt &&
-     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench" -keyout s.key -out s.csr &&
-     printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
-     openssl x509 -req -in s.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out s.crt &&
-     chmod 600 s.key) >/dev/null 2>&1 || die "openssl cannot make the bench certificate"
-    tls_args=(--tls-cert "$WORKDIR/pki/s.crt" --tls-key "$WORKDIR/pki/s.key")
+    sh "$srcdir/contrib/test-pki.sh" "$WORKDIR/pki" || die "openssl cannot make the bench certificate (see $WORKDIR/pki/openssl.log)"
+    tls_args=(--tls-cert "$WORKDIR/pki/server.crt" --tls-key "$WORKDIR/pki/server.key")
     curl_tls=(--cacert "$WORKDIR/pki/ca.crt")
     scheme=https
 fi

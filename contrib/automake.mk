@@ -1,5 +1,5 @@
 # contrib/: installer, systemd unit, sample requests.
-EXTRA_DIST += contrib/install-deps.sh contrib/quickstart.sh contrib/demo.sh \
+EXTRA_DIST += contrib/install-deps.sh contrib/quickstart.sh contrib/demo.sh contrib/test-pki.sh \
 	contrib/systemd/yunguand.service contrib/yunguand.yaml .ci/run
 systemdunitdir = $(prefix)/lib/systemd/system
 dist_systemdunit_DATA = contrib/systemd/yunguand.service

@@ -18,17 +18,7 @@ AGENT=$top_builddir/agents/yunguan-agent
 # ---- a test CA and a server certificate for 127.0.0.1 ----
 pki=$YG_TMP/pki
 mkdir -p "$pki"
-if ! { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-           -subj "/CN=yunguan e2e test CA" -addext "basicConstraints=critical,CA:TRUE" \
-           -addext "keyUsage=critical,keyCertSign,cRLSign" \
-           -keyout "$pki/ca.key" -out "$pki/ca.crt" &&
-       openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=yunguand e2e" \
-           -keyout "$pki/server.key" -out "$pki/server.csr" &&
-       printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-           >"$pki/server.ext" &&
-       openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
-           -CAcreateserial -days 2 -extfile "$pki/server.ext" -out "$pki/server.crt"; } \
-       >"$pki/openssl.log" 2>&1; then
+if ! sh "$top_srcdir/contrib/test-pki.sh" "$pki"; then
     diag_file "$pki/openssl.log"
     yg_skip "openssl cannot make the test certificates"
 fi
