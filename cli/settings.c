@@ -405,13 +405,13 @@ int cli_settings_resolve(const struct cli *cli, struct cli_settings *ret)
 
     /* The CA only matters for https://; checked here so that a wrong path
      * is named at once, not as a TLS failure. */
-    const char *ca_file = cli->opt_ca_file ? cli->opt_ca_file
-                        : env_nonempty("YUNGUAN_CA_FILE") ? env_nonempty("YUNGUAN_CA_FILE") : cf.ca_file;
+    const char *ca_file = cli->opt_ca_file, *ca_origin = "--ca-file";
+    if (!ca_file && (ca_file = env_nonempty("YUNGUAN_CA_FILE")))
+        ca_origin = "YUNGUAN_CA_FILE";
+    else if (!ca_file && (ca_file = cf.ca_file))
+        ca_origin = "'ca_file' in the configuration file";
     if (ca_file && access(ca_file, R_OK) < 0) {
-        cli_error("cannot read the CA file '%s' (from %s): %s", ca_file,
-                  cli->opt_ca_file ? "--ca-file" : env_nonempty("YUNGUAN_CA_FILE") ? "YUNGUAN_CA_FILE"
-                                                                                 : "'ca_file' in the configuration file",
-                  strerror(errno));
+        cli_error("cannot read the CA file '%s' (from %s): %s", ca_file, ca_origin, strerror(errno));
         r = CLI_EXIT_USAGE;
         goto fail;
     }

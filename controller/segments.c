@@ -428,15 +428,12 @@ static int check_allocated_ipv6_kept(struct store_conn *conn, const struct segme
         const struct stored *old = p->items[i].old;
         if (s->ipv6_given || !old || !old->seg.has_ipv6)
             continue;
-        if (!st) {
-            st = store_stmt(conn,
-                "SELECT id, created_at, created_by FROM prefix_allocations "
-                "WHERE segment_id = ?1 AND prefix = ?2 ORDER BY id DESC LIMIT 1");
-            if (!st)
-                return -EIO;
-        }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        /* Kept prepared; handed back reset, bindings cleared. */
+        st = store_stmt(conn,
+            "SELECT id, created_at, created_by FROM prefix_allocations "
+            "WHERE segment_id = ?1 AND prefix = ?2 ORDER BY id DESC LIMIT 1");
+        if (!st)
+            return -EIO;
         sqlite3_bind_int64(st, 1, old->id);
         bind_prefix(st, 2, &old->seg.ipv6_prefix);
         int rc = sqlite3_step(st);
@@ -490,8 +487,10 @@ static int make_plan(struct store_conn *conn, const struct segment_list *list, s
     struct conflicts c = { 0 };
     check_against_store(list, &p->stored, &c);
     r = check_allocated_ipv6_kept(conn, list, p, &c);
-    if (r < 0)
+    if (r < 0) {
+        yg_error_free(c.error);
         return r;
+    }
     if (c.n > 0) {
         *ret_error = conflicts_finish(&c);
         return -EINVAL;
