@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,8 +63,32 @@ static const char *const cache_names[NETSTATE_CACHE_MAX] = {
  * a dead gateway would read as "no entry yet" and pass until the next
  * probe fails again: the segment would flap to ready.  So a neighbour
  * whose entry is deleted while FAILED or INCOMPLETE stays failed here
- * until it is seen answering (any other state). */
+ * until it is seen answering (any other state).
+ *
+ * Two threads read the list: the event loop (netstate_snapshot, for the
+ * readiness reports) and the task runner (netstate_snapshot_fresh, for a
+ * playbook's check.run, when and verify), so that a playbook never passes
+ * a gateway check the reports fail.  Only the event loop writes it (in
+ * on_change, called by nl_cache_mngr_data_ready in netstate_process).
+ * Every access, the writer's reads included, holds LOCK: a reader copies
+ * the entries out under it and merges them into its snapshot after, so
+ * the lock is held for a memcpy of at most UNANSWERED_MAX entries (1.8 KB)
+ * and nothing allocates or blocks under it.  The handle lives inside
+ * struct netstate; the agent joins the task thread (tasks_runner_stop)
+ * before netstate_free, which orders the last use before the destroy.
+ *
+ * What the lock cannot give: the task thread's dump is the kernel's state
+ * now, the list is as of the last notification the event loop processed.
+ * An entry the kernel dropped a moment ago reads "no entry yet" on the
+ * task thread until the event loop reaches its RTM_DELNEIGH (it processes
+ * notifications between controller calls, each bounded by 10 s). */
 #define UNANSWERED_MAX 64
+
+struct netstate_unanswered {
+    pthread_mutex_t lock;
+    struct snapshot_neigh entries[UNANSWERED_MAX];      /* oldest first; under lock */
+    size_t n;                                           /* under lock */
+};
 
 struct netstate {
     struct nl_sock *event_sock;         /* the cache manager's */
@@ -71,8 +96,7 @@ struct netstate {
     struct nl_cache_mngr *mngr;
     struct nl_cache *caches[NETSTATE_CACHE_MAX];        /* owned by mngr */
     unsigned changes;
-    struct snapshot_neigh unanswered[UNANSWERED_MAX];   /* oldest first */
-    size_t n_unanswered;
+    struct netstate_unanswered unanswered;
 };
 
 static void from_nl_addr(struct nl_addr *a, int family, struct ip_addr *ret, unsigned *ret_len);
@@ -88,34 +112,58 @@ static bool neigh_key(struct nl_object *obj, struct snapshot_neigh *ret)
     return ret->addr.family == family;
 }
 
-static void unanswered_forget(struct netstate *ns, const struct snapshot_neigh *k)
+/* Called with u->lock held. */
+static void unanswered_forget_locked(struct netstate_unanswered *u, const struct snapshot_neigh *k)
 {
-    for (size_t i = 0; i < ns->n_unanswered; i++) {
-        if (ns->unanswered[i].ifindex == k->ifindex && ip_addr_equal(&ns->unanswered[i].addr, &k->addr)) {
-            memmove(&ns->unanswered[i], &ns->unanswered[i + 1],
-                    (ns->n_unanswered - i - 1) * sizeof ns->unanswered[0]);
-            ns->n_unanswered--;
+    for (size_t i = 0; i < u->n; i++) {
+        if (u->entries[i].ifindex == k->ifindex && ip_addr_equal(&u->entries[i].addr, &k->addr)) {
+            memmove(&u->entries[i], &u->entries[i + 1], (u->n - i - 1) * sizeof u->entries[0]);
+            u->n--;
             return;
         }
     }
 }
 
-static void unanswered_track(struct netstate *ns, struct nl_object *obj, int action)
+/* The event loop's thread only (the one writer). */
+static void unanswered_track(struct netstate_unanswered *u, struct nl_object *obj, int action)
 {
     struct snapshot_neigh k;
     if (!neigh_key(obj, &k))
         return;
     int state = rtnl_neigh_get_state((struct rtnl_neigh *) obj);
-    unanswered_forget(ns, &k);
+    pthread_mutex_lock(&u->lock);
+    unanswered_forget_locked(u, &k);
     if (action == NL_ACT_DEL && (state & (NUD_FAILED | NUD_INCOMPLETE))) {
-        if (ns->n_unanswered == UNANSWERED_MAX)
-            unanswered_forget(ns, &ns->unanswered[0]);
+        if (u->n == UNANSWERED_MAX) {
+            struct snapshot_neigh oldest = u->entries[0];
+            unanswered_forget_locked(u, &oldest);
+        }
         k.state = NUD_FAILED;
         k.dropped = true;
-        ns->unanswered[ns->n_unanswered++] = k;
+        u->entries[u->n++] = k;
     }
     /* A new or changed entry is the kernel's word again: FAILED or
      * INCOMPLETE it says so itself, any other state is an answer. */
+    pthread_mutex_unlock(&u->lock);
+}
+
+/* Add the remembered neighbours that S has no entry for (the kernel's own
+ * entry, whatever its state, is newer news).  Any thread. */
+static void unanswered_merge(struct netstate_unanswered *u, struct snapshot *s)
+{
+    struct snapshot_neigh copy[UNANSWERED_MAX];
+    pthread_mutex_lock(&u->lock);
+    size_t n = u->n;
+    memcpy(copy, u->entries, n * sizeof copy[0]);
+    pthread_mutex_unlock(&u->lock);
+    for (size_t i = 0; i < n; i++)
+        if (!snapshot_find_neigh(s, copy[i].ifindex, &copy[i].addr))
+            snapshot_add_neigh(s, &copy[i]);
+}
+
+struct netstate_unanswered *netstate_unanswered(struct netstate *ns)
+{
+    return &ns->unanswered;
 }
 
 static void on_change(struct nl_cache *cache, struct nl_object *obj, int action, void *data)
@@ -123,7 +171,7 @@ static void on_change(struct nl_cache *cache, struct nl_object *obj, int action,
     struct netstate *ns = data;
     ns->changes++;
     if (streq(nl_object_get_type(obj), "route/neigh"))
-        unanswered_track(ns, obj, action);
+        unanswered_track(&ns->unanswered, obj, action);
 }
 
 static void set_error(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -165,6 +213,7 @@ void netstate_free(struct netstate *ns)
         nl_socket_free(ns->event_sock);
     if (ns->sync_sock)
         nl_socket_free(ns->sync_sock);
+    pthread_mutex_destroy(&ns->unanswered.lock);
     free(ns);
 }
 
@@ -176,7 +225,9 @@ int netstate_new(struct netstate **ret, char **ret_error)
     _cleanup_(nl_socket_freep) struct nl_sock *sync_sock = nl_socket_alloc();
     _cleanup_(nl_cache_mngr_freep) struct nl_cache_mngr *mngr = NULL;
     _cleanup_(netstate_freep) struct netstate *ns = xcalloc(1, sizeof *ns);
-    int r;
+    int r = pthread_mutex_init(&ns->unanswered.lock, NULL);
+    if (r != 0)
+        abort();        /* only ENOMEM or EAGAIN with default attributes */
 
     if (!event_sock || !sync_sock) {
         set_error(ret_error, "cannot allocate a netlink socket: out of memory");
@@ -476,14 +527,12 @@ int netstate_snapshot(struct netstate *ns, const char *const *ifnames, size_t n_
     int r = snapshot_from_caches(ns->caches, ifnames, n_ifnames, ret);
     if (r < 0)
         return r;
-    for (size_t i = 0; i < ns->n_unanswered; i++)
-        if (!snapshot_find_neigh(*ret, ns->unanswered[i].ifindex, &ns->unanswered[i].addr))
-            snapshot_add_neigh(*ret, &ns->unanswered[i]);
+    unanswered_merge(&ns->unanswered, *ret);
     return 0;
 }
 
-int netstate_snapshot_fresh(struct nl_sock *sock, const char *const *ifnames, size_t n_ifnames,
-                            struct snapshot **ret)
+int netstate_snapshot_fresh(struct nl_sock *sock, struct netstate_unanswered *remembered,
+                            const char *const *ifnames, size_t n_ifnames, struct snapshot **ret)
 {
     struct nl_cache *caches[NETSTATE_CACHE_MAX] = { 0 };
     int r = 0;
@@ -498,6 +547,8 @@ int netstate_snapshot_fresh(struct nl_sock *sock, const char *const *ifnames, si
     }
     if (r == 0)
         r = snapshot_from_caches(caches, ifnames, n_ifnames, ret);
+    if (r == 0 && remembered)
+        unanswered_merge(remembered, *ret);
     for (int i = 0; i < NETSTATE_CACHE_MAX; i++)
         if (caches[i])
             nl_cache_free(caches[i]);

@@ -34,13 +34,25 @@ int netstate_process(struct netstate *ns);
 int netstate_snapshot(struct netstate *ns, const char *const *ifnames, size_t n_ifnames,
                       struct snapshot **ret);
 
+/* The neighbours a running daemon remembers as unanswered: dropped by the
+ * kernel while FAILED or INCOMPLETE and not seen answering since
+ * (netstate.c, "unanswered").  A fresh dump cannot know them, so the task
+ * runner's thread merges them into its snapshots through this handle.
+ * Thread-safe (a mutex inside); valid until netstate_free(), so the
+ * threads that use it must be joined before. */
+struct netstate_unanswered;
+struct netstate_unanswered *netstate_unanswered(struct netstate *ns);
+
 /* The same from a fresh dump over SOCK (a connected NETLINK_ROUTE
  * socket of the caller's): for the task runner, which must not touch the
  * event loop's caches from its thread and wants the state as it is now,
- * not as the last processed notification left it.  0 or -errno. */
+ * not as the last processed notification left it.  REMEMBERED (may be
+ * NULL: no daemon, as with --run-task) adds the daemon's unanswered
+ * neighbours that the dump has no entry for, as netstate_snapshot()
+ * does.  0 or -errno. */
 struct nl_sock;
-int netstate_snapshot_fresh(struct nl_sock *sock, const char *const *ifnames, size_t n_ifnames,
-                            struct snapshot **ret);
+int netstate_snapshot_fresh(struct nl_sock *sock, struct netstate_unanswered *remembered,
+                            const char *const *ifnames, size_t n_ifnames, struct snapshot **ret);
 
 /* Read /proc/sys/net/ipv6/conf/IFNAME/KEY as an integer.  0 or -errno. */
 int netstate_read_ipv6_sysctl(const char *ifname, const char *key, int *ret);

@@ -1300,14 +1300,18 @@ static int do_mtu(struct step_run *x)
 
 /* ---- checks and waits ---- */
 
-int steps_evaluate(struct nl_sock *sock, const struct desired_segment *seg, struct checks_result *ret)
+int steps_evaluate(const struct steps_env *env, struct checks_result *ret)
 {
-    const char *names[1] = { seg->interface };
+    const char *names[1] = { env->segment->interface };
     _cleanup_(snapshot_freep) struct snapshot *snap = NULL;
-    int r = netstate_snapshot_fresh(sock, names, 1, &snap);
+    /* With the daemon's memory of dropped unanswered neighbours: without
+     * it a dead gateway whose FAILED entry the kernel just dropped reads
+     * "no entry yet" and passes, and a verify would call a host good that
+     * the readiness reports call failed. */
+    int r = netstate_snapshot_fresh(env->sock, env->unanswered, names, 1, &snap);
     if (r < 0)
         return r;
-    checks_evaluate(snap, seg, ret);
+    checks_evaluate(snap, env->segment, ret);
     return 0;
 }
 
@@ -1451,7 +1455,7 @@ static int wait_expect(const struct steps_env *env, const struct step_expect *e,
     _cleanup_(closep) int fd = once ? -1 : event_socket();
     for (bool first = true;; first = false) {
         struct checks_result res;
-        int r = steps_evaluate(env->sock, env->segment, &res);
+        int r = steps_evaluate(env, &res);
         if (r < 0)
             return r;
         bool holds = steps_expect_holds(e, &res);
@@ -1620,7 +1624,7 @@ int steps_run(const struct steps_env *env, const struct step *s, enum step_mode 
 
     if (s->when.present) {
         struct checks_result cr;
-        r = steps_evaluate(env->sock, env->segment, &cr);
+        r = steps_evaluate(env, &cr);
         if (r < 0) {
             step_fail(&x, r, "cannot evaluate the step's condition: %s", strerror(-r));
             goto out;

@@ -135,6 +135,7 @@ json_t *steps_json_text(const char *text);
 json_t *step_result_to_json(const struct step *s, const struct step_result *r);
 
 struct nl_sock;
+struct netstate_unanswered;
 
 /* Called with the step's undo operations after the snapshot and before
  * the change (the journal write).  A negative return stops the step
@@ -144,6 +145,9 @@ typedef int (*steps_before_change_fn)(const struct step *s, json_t *undo, void *
 struct steps_env {
     struct nl_sock *sock;                       /* connected NETLINK_ROUTE, the caller's */
     const struct desired_segment *segment;      /* for check.run / when / verify */
+    /* The running daemon's remembered unanswered neighbours, merged into
+     * every evaluation (netstate.h); NULL: none (--run-task, tests). */
+    struct netstate_unanswered *unanswered;
     steps_before_change_fn before_change;       /* may be NULL */
     void *userdata;
     uint64_t deadline_us;                       /* monotonic; 0: none (each wait has its own bound) */
@@ -167,9 +171,9 @@ int steps_run(const struct steps_env *env, const struct step *s, enum step_mode 
  * tried). */
 int steps_undo(struct nl_sock *sock, json_t *undo, char **ret_error);
 
-/* Evaluate the segment's checks now (a fresh snapshot).  0 or -errno. */
-int steps_evaluate(struct nl_sock *sock, const struct desired_segment *seg,
-                   struct checks_result *ret);
+/* Evaluate ENV's segment's checks now: a fresh snapshot over env->sock,
+ * with env->unanswered merged in.  0 or -errno. */
+int steps_evaluate(const struct steps_env *env, struct checks_result *ret);
 /* Whether an expectation holds for an evaluation. */
 bool steps_expect_holds(const struct step_expect *e, const struct checks_result *res);
 /* Whether a `when` holds. */

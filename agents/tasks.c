@@ -5,12 +5,17 @@
  * wait.for, verify: up to 120 s each) and the long-poll holds an HTTP
  * request for 25 s; the event loop of yunguan-agent.c makes blocking
  * controller calls, so either would stall readiness reports.  The thread
- * shares nothing mutable with the event loop: it has its own libcurl
- * handle, its own netlink socket, and reads kernel state with fresh dumps
- * (netstate_snapshot_fresh), never the event loop's libnl caches.  The
- * two meet only in the state directory (the token file, which the event
- * loop writes atomically on enrollment and the thread re-reads after a
- * 401) and in one atomic stop flag. */
+ * has its own libcurl handle, its own netlink socket, and reads kernel
+ * state with fresh dumps (netstate_snapshot_fresh), never the event loop's
+ * libnl caches.  The two meet in the state directory (the token file,
+ * which the event loop writes atomically on enrollment and the thread
+ * re-reads after a 401), in one atomic stop flag, and in the event loop's
+ * memory of neighbours the kernel dropped unanswered (netstate.c,
+ * "unanswered": the event loop writes it, the thread copies it under its
+ * mutex into each evaluation, so that a playbook's check.run, when and
+ * verify fail a dead gateway as the readiness reports do).  The event
+ * loop's netstate outlives the thread: agent_clear stops and joins the
+ * thread before netstate_free. */
 #include <config.h>
 #include "tasks.h"
 
@@ -421,7 +426,7 @@ json_t *task_run(struct nl_sock *sock, const struct task *t, const struct task_r
     }
 
     struct steps_env env = {
-        .sock = sock, .segment = &t->segment,
+        .sock = sock, .segment = &t->segment, .unanswered = o->unanswered,
         .before_change = journal_before_change, .userdata = &jctx,
         .should_stop = o->should_stop, .stop_userdata = o->userdata,
         /* No deadline for the whole task: every wait has its own bound,
@@ -685,6 +690,7 @@ struct tasks_runner {
     char *state_dir;
     struct http_client *http;
     struct nl_sock *sock;
+    struct netstate_unanswered *unanswered;     /* the event loop's; may be NULL */
     bool have_token;
     unsigned attempt;
     bool failing;
@@ -842,7 +848,7 @@ static void runner_run_tasks(struct tasks_runner *r, json_t *tasks)
                  t->segment.name, t->n_steps);
         struct task_run_options o = {
             .state_dir = r->state_dir, .progress = runner_progress, .userdata = r,
-            .should_stop = runner_should_stop,
+            .should_stop = runner_should_stop, .unanswered = r->unanswered,
         };
         json_t *result = task_run(r->sock, t, &o);
         log_info(LOG_DOMAIN, "task %" PRId64 " %s: %s", t->id,
@@ -927,9 +933,10 @@ static void runner_free(struct tasks_runner *r)
 }
 
 int tasks_runner_start(const char *controller_url, const char *ca_file, const char *state_dir,
-                       struct tasks_runner **ret)
+                       struct netstate_unanswered *unanswered, struct tasks_runner **ret)
 {
     struct tasks_runner *r = xcalloc(1, sizeof *r);
+    r->unanswered = unanswered;
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->state_dir = xstrdup(state_dir);
     r->http = http_client_new(controller_url);

@@ -63,6 +63,9 @@ struct task_run_options {
     /* Polled between steps: true stops the task there (an apply is rolled
      * back) because the agent is stopping. */
     bool (*should_stop)(void *userdata);
+    /* The daemon's remembered unanswered neighbours for check.run, when
+     * and verify (netstate.h); NULL: none (--run-task, tests). */
+    struct netstate_unanswered *unanswered;
 };
 
 /* Run every step of T (doc/AGENT.md "Modes") and return the result
@@ -92,10 +95,12 @@ int tasks_result_remove(const char *state_dir, int64_t id);
 int tasks_state_dir_make(const char *state_dir);
 
 /* The task loop: one thread with its own HTTP client and netlink socket
- * (see tasks.c for why a thread). */
+ * (see tasks.c for why a thread).  UNANSWERED (may be NULL) is the event
+ * loop's netstate_unanswered(): it must outlive tasks_runner_stop(). */
 struct tasks_runner;
+struct netstate_unanswered;
 int tasks_runner_start(const char *controller_url, const char *ca_file, const char *state_dir,
-                       struct tasks_runner **ret);
+                       struct netstate_unanswered *unanswered, struct tasks_runner **ret);
 /* Stop (a running task stops after its current step and is rolled back)
  * and join. */
 void tasks_runner_stop(struct tasks_runner *r);

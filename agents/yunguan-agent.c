@@ -594,7 +594,11 @@ static int run_loop(struct agent *a)
         return -errno;
     /* Started with the signals blocked, so that the thread inherits the
      * mask and every signal comes to the signalfd below. */
-    if (a->http && tasks_runner_start(a->opt.controller, a->opt.ca_file, a->opt.state_dir, &a->tasks) < 0)
+    /* The task thread gets the daemon's memory of neighbours dropped
+     * unanswered, so that its checks fail a dead gateway as the reports
+     * do; agent_clear joins it before freeing a->ns. */
+    if (a->http && tasks_runner_start(a->opt.controller, a->opt.ca_file, a->opt.state_dir,
+                                      netstate_unanswered(a->ns), &a->tasks) < 0)
         log_err(LOG_DOMAIN, "playbook tasks cannot run on this host until the agent restarts");
     _cleanup_(closep) int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     _cleanup_(closep) int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
