@@ -54,3 +54,10 @@ EXTRA_DIST += tests/e2e/e2e-playbook-agent.sh
 # segment (rolled back exactly, run stopped, canary kept), roles and audit.
 TESTS += tests/e2e/e2e-playbooks.sh
 EXTRA_DIST += tests/e2e/e2e-playbooks.sh
+
+# A playbook's gateway check (check.run, verify) on the agent's task thread
+# sees a dead gateway whose FAILED neighbour entry the kernel dropped as
+# failed, as the agent's readiness reports do (root; skips, exit 77,
+# without ip netns or a yunguand with the playbook API).
+TESTS += tests/e2e/e2e-playbook-dropped-gateway.sh
+EXTRA_DIST += tests/e2e/e2e-playbook-dropped-gateway.sh
