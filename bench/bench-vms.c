@@ -18,7 +18,8 @@
  * Each host is a test:///FILE URI of its own (a node file written to the
  * work directory), so that hosts do not share domains.  WORKDIR (default
  * /var/tmp) holds the store: a real disk, as in production.  WARMUP=0:
- * no unmeasured warm-up run before the loop (see bench_loop). */
+ * no unmeasured warm-up run before the loop (see bench_loop).  PERF_CTL=FIFO:
+ * a profile of the controller's measured window only (see perf_control). */
 #include <config.h>
 
 #include <errno.h>
@@ -52,6 +53,21 @@ static struct principal dept = { .token_id = 2, .role = ROLE_DEPARTMENT, .depart
                                  .department = "health", .actor = "token:2" };
 
 static double now_s(void) { return (double) monotonic_usec() / 1e6; }
+
+/* PERF_CTL=FIFO: "enable" / "disable" written to perf's control FIFO around
+ * the controller's measured window, so that a profile holds only it:
+ *   mkfifo /tmp/ctl; PERF_CTL=/tmp/ctl perf record -D -1 --control fifo:/tmp/ctl ... */
+static void perf_control(const char *cmd)
+{
+    const char *path = getenv("PERF_CTL");
+    if (!path)
+        return;
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "%s\n", cmd);
+        fclose(f);
+    }
+}
 
 static void die(const char *what)
 {
@@ -410,6 +426,7 @@ static int bench_loop(int n_vms, int n_hosts)
 
     struct store_stats s0;
     store_get_stats(f.store, &s0);
+    perf_control("enable");
     double t0 = now_s(), c0 = cpu_s();
     int n_requests = (n_vms + PER_REQUEST - 1) / PER_REQUEST;
     for (int i = 0; i < n_requests; i++) {
@@ -440,6 +457,7 @@ static int bench_loop(int n_vms, int n_hosts)
     vms_engine_kick();
     wait_count(&f, "SELECT count(*) FROM reclaims", n_vms, 600);
     struct cost decom = cost_since(t1, c1);
+    perf_control("disable");
     struct store_stats s1;
     store_get_stats(f.store, &s1);
     vms_engine_stop(e);
