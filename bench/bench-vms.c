@@ -32,6 +32,9 @@
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
 
 #include "auth.h"
 #include "domain-xml.h"
@@ -54,11 +57,20 @@ static struct principal dept = { .token_id = 2, .role = ROLE_DEPARTMENT, .depart
 
 static double now_s(void) { return (double) monotonic_usec() / 1e6; }
 
-/* PERF_CTL=FIFO: "enable" / "disable" written to perf's control FIFO around
- * the controller's measured window, so that a profile holds only it:
- *   mkfifo /tmp/ctl; PERF_CTL=/tmp/ctl perf record -D -1 --control fifo:/tmp/ctl ... */
+/* A profile of the controller's measured window only.  PERF_CTL=FIFO:
+ * "enable" / "disable" written to perf's control FIFO,
+ *   mkfifo /tmp/ctl; PERF_CTL=/tmp/ctl perf record -D -1 --control fifo:/tmp/ctl ...
+ * Under callgrind, its instrumentation is switched on and off (instruction
+ * counts are steady where CPU time on a shared machine is not):
+ *   valgrind --tool=callgrind --instr-atstart=no bench/bench-vms loop 1000 */
 static void perf_control(const char *cmd)
 {
+#if __has_include(<valgrind/callgrind.h>)
+    if (streq(cmd, "enable"))
+        CALLGRIND_START_INSTRUMENTATION;
+    else
+        CALLGRIND_STOP_INSTRUMENTATION;
+#endif
     const char *path = getenv("PERF_CTL");
     if (!path)
         return;
