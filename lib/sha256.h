@@ -2,6 +2,7 @@
 #ifndef YG_SHA256_H
 #define YG_SHA256_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,10 @@ void sha256_init(struct sha256_ctx *ctx);
 void sha256_update(struct sha256_ctx *ctx, const void *data, size_t len);
 void sha256_final(struct sha256_ctx *ctx, uint8_t out[SHA256_DIGEST_SIZE]);
 void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]);
+/* PORTABLE: the plain C compression even where the CPU has the SHA
+ * extensions (which are used by default); false: decide by the CPU again.
+ * For tests that check both agree. */
+void sha256_set_portable(bool portable);
 /* Hex digest into out[65]. */
 void sha256_hex(const void *data, size_t len, char out[2 * SHA256_DIGEST_SIZE + 1]);
 
