@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "log.h"
@@ -13,13 +14,21 @@
 
 static void hash_field(struct sha256_ctx *ctx, const char *s)
 {
-    /* Length-prefixed, and NULL distinct from "". */
-    char prefix[32];
-    int n = s ? snprintf(prefix, sizeof prefix, "%zu:", strlen(s))
-              : snprintf(prefix, sizeof prefix, "-:");
-    sha256_update(ctx, prefix, (size_t) n);
-    if (s)
-        sha256_update(ctx, s, strlen(s));
+    /* Length-prefixed ("LEN:"), and NULL ("-:") distinct from "". */
+    if (!s) {
+        sha256_update(ctx, "-:", 2);
+        return;
+    }
+    size_t len = strlen(s);
+    char prefix[24];
+    char *p = prefix + sizeof prefix;
+    *--p = ':';
+    size_t v = len;
+    do
+        *--p = (char) ('0' + v % 10);
+    while ((v /= 10) > 0);
+    sha256_update(ctx, p, (size_t) (prefix + sizeof prefix - p));
+    sha256_update(ctx, s, len);
 }
 
 void audit_entry_hash(const char *prev_hash, const char *at, const char *actor,
@@ -80,11 +89,17 @@ static char *json_text(json_t *j)
 int audit_append(struct store_txn *txn, const char *actor, const char *role,
                  const char *action, const char *object, json_t *before, json_t *after)
 {
+    _cleanup_free_ char *before_s = json_text(before);
+    _cleanup_free_ char *after_s = json_text(after);
+    return audit_append_text(txn, actor, role, action, object, before_s, after_s);
+}
+
+int audit_append_text(struct store_txn *txn, const char *actor, const char *role,
+                      const char *action, const char *object, const char *before_s, const char *after_s)
+{
     struct store_conn *conn = store_txn_conn(txn);
     struct audit_chain *chain = store_txn_audit_chain(txn);
     char at[32], hash[65];
-    _cleanup_free_ char *before_s = json_text(before);
-    _cleanup_free_ char *after_s = json_text(after);
     int64_t id = chain->last_id + 1;
 
     format_utc_now(at);
@@ -95,18 +110,15 @@ int audit_append(struct store_txn *txn, const char *actor, const char *role,
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (!st)
         return -EIO;
+    /* Every string lives until the statement is reset below: no copies. */
+    const char *texts[] = { at, actor, role, action, object, before_s, after_s, chain->last_hash, hash };
     sqlite3_bind_int64(st, 1, id);
-    store_bind_text(st, 2, at);
-    store_bind_text(st, 3, actor);
-    store_bind_text(st, 4, role);
-    store_bind_text(st, 5, action);
-    store_bind_text(st, 6, object);
-    store_bind_text(st, 7, before_s);
-    store_bind_text(st, 8, after_s);
-    store_bind_text(st, 9, chain->last_hash);
-    store_bind_text(st, 10, hash);
+    for (int i = 0; i < (int) YG_ARRAY_SIZE(texts); i++)
+        if (texts[i])
+            sqlite3_bind_text(st, i + 2, texts[i], -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         log_err("audit", "cannot append audit entry: %s", sqlite3_errmsg(store_conn_db(conn)));
         return -EIO;
@@ -114,6 +126,42 @@ int audit_append(struct store_txn *txn, const char *actor, const char *role,
     chain->last_id = id;
     memcpy(chain->last_hash, hash, sizeof hash);
     return 0;
+}
+
+char *audit_json_strings(const char *const *pairs, size_t n)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    strbuf_add(&sb, "{", 1);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        const char *key = pairs[2 * i], *value = pairs[2 * i + 1];
+        if (!value)
+            continue;
+        if (!first)
+            strbuf_add(&sb, ",", 1);
+        first = false;
+        strbuf_add(&sb, "\"", 1);
+        strbuf_puts(&sb, key);
+        strbuf_add(&sb, "\":\"", 3);
+        const char *run = value;
+        for (const char *p = value; *p; p++) {
+            unsigned char c = (unsigned char) *p;
+            if (c < 0x20 || c > 0x7e) {
+                strbuf_free(&sb);
+                return NULL;
+            }
+            if (c == '"' || c == '\\') {
+                strbuf_add(&sb, run, (size_t) (p - run));
+                strbuf_add(&sb, "\\", 1);
+                run = p;
+            }
+        }
+        strbuf_puts(&sb, run);
+        strbuf_add(&sb, "\"", 1);
+    }
+    strbuf_add(&sb, "}", 1);
+    return strbuf_steal(&sb);
 }
 
 int audit_chain_save_head(struct store_conn *conn, const struct audit_chain *chain)

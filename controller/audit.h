@@ -25,6 +25,16 @@ int audit_chain_save_head(struct store_conn *conn, const struct audit_chain *cha
 /* Append one entry inside TXN.  before/after may be NULL (borrowed). */
 int audit_append(struct store_txn *txn, const char *actor, const char *role,
                  const char *action, const char *object, json_t *before, json_t *after);
+/* The same with before/after already as JSON text in the trail's form
+ * (compact, keys sorted, ASCII only: what audit_append() dumps), or NULL. */
+int audit_append_text(struct store_txn *txn, const char *actor, const char *role,
+                      const char *action, const char *object, const char *before, const char *after);
+
+/* {"KEY":"VALUE",...} in the trail's form, from N key/value pairs given
+ * with the keys in sorted order; a NULL value leaves its key out.  NULL
+ * when a value is not plain printable ASCII (the caller then builds the
+ * object with jansson, which escapes the rest).  Free with free(). */
+char *audit_json_strings(const char *const *pairs, size_t n);
 
 /* Hash of one entry: SHA-256 over prev_hash and each field length-prefixed,
  * so no field can bleed into the next.  out[65]. */

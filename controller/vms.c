@@ -350,19 +350,34 @@ static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t
                       enum vm_state from, const char *old_step, enum vm_state to, const char *step,
                       const char *error, const char *audit_action, json_t *extra)
 {
-    _cleanup_free_ char *object = xasprintf("vm/%" PRId64, id);
-    json_t *before = json_pack("{s:s, s:s?}", "state", state_names[from], "step", old_step);
-    json_t *after = extra ? json_deep_copy(extra) : json_object();
-    json_object_set_new(after, "state", json_string(state_names[to]));
-    if (step)
-        json_object_set_new(after, "step", json_string(step));
-    if (error)
-        json_object_set_new(after, "error", json_string(error));
-    _cleanup_free_ char *action = audit_action ? NULL : xasprintf("vm.%s", state_names[to]);
-    int r = audit_append(txn, by->actor, actor_role(by), audit_action ? audit_action : action, object,
-                         before, after);
-    json_decref(before);
-    json_decref(after);
+    char object[32];
+    snprintf(object, sizeof object, "vm/%" PRId64, id);
+    char action[48];
+    if (!audit_action)
+        snprintf(action, sizeof action, "vm.%s", state_names[to]);
+    /* The entry's JSON written directly where it is plain strings (two
+     * of every VM's moves in three); jansson for the rest. */
+    const char *before_pairs[] = { "state", state_names[from], "step", old_step };
+    const char *after_pairs[] = { "error", error, "state", state_names[to], "step", step };
+    _cleanup_free_ char *before_s = audit_json_strings(before_pairs, 2);
+    _cleanup_free_ char *after_s = extra ? NULL : audit_json_strings(after_pairs, 3);
+    if (!before_s) {
+        json_t *before = json_pack("{s:s, s:s?}", "state", state_names[from], "step", old_step);
+        before_s = json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        json_decref(before);
+    }
+    if (!after_s) {
+        json_t *after = extra ? json_deep_copy(extra) : json_object();
+        json_object_set_new(after, "state", json_string(state_names[to]));
+        if (step)
+            json_object_set_new(after, "step", json_string(step));
+        if (error)
+            json_object_set_new(after, "error", json_string(error));
+        after_s = json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        json_decref(after);
+    }
+    int r = audit_append_text(txn, by->actor, actor_role(by), audit_action ? audit_action : action, object,
+                              before_s, after_s);
     if (r < 0)
         return r;
     return request_may_follow(from, to) ? request_changed(txn, request_id) : 0;

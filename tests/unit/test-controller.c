@@ -419,6 +419,37 @@ static void test_approval_race(void **state)
     assert_int_equal(usage.vcpus, 3);
 }
 
+/* The audit trail's hand-written JSON is what jansson writes for the same
+ * object (compact, keys sorted, ASCII only), and it refuses what it does
+ * not escape itself (controls, non-ASCII), leaving those to jansson. */
+static void test_audit_json_strings(void **state)
+{
+    const char *values[] = { "running", "", "say \"hi\"", "C:\\path\\", "a/b {}[]:,", "~!@#$%^&*()" };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(values); i++)
+        for (int with_null = 0; with_null < 2; with_null++) {
+            const char *pairs[] = { "error", with_null ? NULL : values[i], "state", values[i], "step", "build" };
+            char *mine = audit_json_strings(pairs, 3);
+            assert_non_null(mine);
+            json_t *j = json_pack("{s:s, s:s}", "state", values[i], "step", "build");
+            if (!with_null)
+                json_object_set_new(j, "error", json_string(values[i]));
+            char *theirs = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+            assert_string_equal(mine, theirs);
+            free(mine);
+            free(theirs);
+            json_decref(j);
+        }
+    const char *refused[] = { "line\nbreak", "tab\there", "\xe4\xba\x91 cloud", "\x7f" };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(refused); i++) {
+        const char *pairs[] = { "state", refused[i] };
+        assert_null(audit_json_strings(pairs, 1));
+    }
+    const char *none[] = { "state", NULL };
+    char *empty = audit_json_strings(none, 1);
+    assert_string_equal(empty, "{}");
+    free(empty);
+}
+
 static void test_audit_tamper(void **state)
 {
     struct fixture *f = *state;
@@ -703,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_transition_table),
         cmocka_unit_test(test_migrations_ordered),
         cmocka_unit_test(test_upgrade_from_v1),
+        cmocka_unit_test(test_audit_json_strings),
         cmocka_unit_test_setup_teardown(test_open_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_and_quota, setup, teardown),
