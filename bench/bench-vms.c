@@ -434,7 +434,8 @@ static void controller_loop(struct fixture *f, int n_vms, int round, struct cost
     for (int64_t id = (int64_t) round * n_vms + 1; id <= (int64_t) (round + 1) * n_vms; id++) {
         struct decom_job *j = xcalloc(1, sizeof *j);
         j->id = id;
-        store_submit(f->store, decom_run, free_done, j);
+        /* As the API submits a decommission (api-vms.c). */
+        store_submit_flags(f->store, decom_run, free_done, j, STORE_JOB_WRITES_LAST);
     }
     vms_engine_kick();
     wait_count(f, "SELECT count(*) FROM reclaims", (int64_t) (round + 1) * n_vms, 600);

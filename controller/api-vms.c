@@ -196,6 +196,7 @@ void api_vms_action(struct api_call *call, const struct api_route_args *args)
             free(j);
             return;
         }
+        api_call_writes_last(call);     /* vms_decommission() checks, then writes */
     } else {
         int a = vm_action_from_string(args->verb);
         if (a < 0) {

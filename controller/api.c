@@ -167,6 +167,7 @@ struct api_call {
     bool suspended_again;       /* the handler or finish suspended it (again) */
     bool abandoned;             /* the client left before the answer was built */
     bool invalidates_tokens;    /* forget cached principals after the commit */
+    unsigned store_flags;       /* STORE_JOB_* for its store job */
     uint64_t started_usec;
 
     /* The answer. */
@@ -406,6 +407,11 @@ void api_call_invalidates_tokens(struct api_call *call)
     call->invalidates_tokens = true;
 }
 
+void api_call_writes_last(struct api_call *call)
+{
+    call->store_flags |= STORE_JOB_WRITES_LAST;
+}
+
 /* The call's answer is owed from now on (once per call: a long-poll may
  * suspend several times), and the connection is suspended. */
 static void call_suspend(struct api_call *call, api_finish_fn finish, void *ctx)
@@ -430,7 +436,7 @@ void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish
     call->run = run;
     /* Suspend before the writer can possibly resume us. */
     call_suspend(call, finish, ctx);
-    store_submit(call->srv->store, deferred_run, deferred_done, call);
+    store_submit_flags(call->srv->store, deferred_run, deferred_done, call, call->store_flags);
 }
 
 void api_suspend(struct api_call *call, api_finish_fn finish, void *ctx)

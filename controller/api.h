@@ -73,6 +73,9 @@ void api_defer(struct api_call *call, store_job_run_fn run, api_finish_fn finish
  * cached principals are forgotten as soon as it is committed, before its
  * answer is built. */
 void api_call_invalidates_tokens(struct api_call *call);
+/* Before api_defer(): RUN checks everything that can refuse the call
+ * before its first write (STORE_JOB_WRITES_LAST: no savepoint of its own). */
+void api_call_writes_last(struct api_call *call);
 
 /* Suspend the call with no store job: someone else (a long-poll's wake-up
  * or its timer) calls api_resume(CALL, RESULT) exactly once, from any

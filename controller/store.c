@@ -30,6 +30,7 @@ struct store_job {
     store_job_run_fn run;
     store_job_done_fn done;
     void *ctx;
+    unsigned flags;             /* STORE_JOB_* */
     int result;
     struct store_job *next;
 };
@@ -288,13 +289,27 @@ static void store_run_group(struct store *s, struct store_job *jobs)
             continue;
         }
         struct audit_chain saved = s->chain;
-        exec_cached(s->writer, "SAVEPOINT job", NULL);
+        bool savepoint = !(j->flags & STORE_JOB_WRITES_LAST);
+        sqlite3_int64 changes = sqlite3_total_changes64(s->writer->db);
+        if (savepoint)
+            exec_cached(s->writer, "SAVEPOINT job", NULL);
         j->result = j->run(&txn, j->ctx);
         if (j->result < 0) {
-            exec_cached(s->writer, "ROLLBACK TO job", NULL);
+            if (savepoint) {
+                exec_cached(s->writer, "ROLLBACK TO job", NULL);
+            } else if (sqlite3_total_changes64(s->writer->db) != changes) {
+                /* Written, then failed, with no savepoint to go back to:
+                 * the whole group goes (below). */
+                log_err(LOG_DOMAIN, "a job without a savepoint failed after writing (%s); "
+                        "its group is rolled back", strerror(-j->result));
+                free(err);
+                err = xstrdup("a job without a savepoint failed after writing");
+                commit_rc = -EIO;
+            }
             s->chain = saved;
         }
-        exec_cached(s->writer, "RELEASE job", NULL);
+        if (savepoint)
+            exec_cached(s->writer, "RELEASE job", NULL);
     }
     /* The chain head, once per commit rather than once per entry. */
     if (commit_rc == 0 && s->chain.last_id != group_start_id &&
@@ -350,10 +365,17 @@ static void *store_writer_main(void *arg)
 
 void store_submit(struct store *s, store_job_run_fn run, store_job_done_fn done, void *ctx)
 {
+    store_submit_flags(s, run, done, ctx, 0);
+}
+
+void store_submit_flags(struct store *s, store_job_run_fn run, store_job_done_fn done, void *ctx,
+                        unsigned flags)
+{
     struct store_job *j = xcalloc(1, sizeof *j);
     j->run = run;
     j->done = done;
     j->ctx = ctx;
+    j->flags = flags;
     pthread_mutex_lock(&s->lock);
     if (s->stopping) {
         /* Shutting down: refuse rather than wait forever. */

@@ -382,21 +382,25 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             it->active = false;
             continue;
         }
-        sqlite3_stmt *st = store_stmt(conn, "SELECT state, step FROM vms WHERE id = ?1");
+        sqlite3_stmt *st = store_stmt(conn, "SELECT state, step, request_id FROM vms WHERE id = ?1");
         if (!st)
             return -EIO;
         sqlite3_bind_int64(st, 1, it->id);
         bool same = false;
         int state = -1;
+        int64_t request_id = 0;
         if (sqlite3_step(st) == SQLITE_ROW) {
             state = vm_state_from_string(store_column_text(st, 0));
             same = streq(store_column_text(st, 1), it->step);
+            request_id = sqlite3_column_int64(st, 2);
         }
         sqlite3_reset(st);
-        if (!same) {
+        if (!same || state < 0) {
             it->active = false;
             continue;
         }
+        /* The row as just read: the moves below need not read it again. */
+        const struct vm_known known = { (enum vm_state) state, request_id, it->step };
         const char *step = it->step;
         const char *next = NULL;
         bool step_written = false;      /* NEXT already recorded */
@@ -405,14 +409,16 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             it->active = false;
             if (state == VM_PROVISIONING) {
                 json_t *extra = json_pack("{s:s}", "failed_step", *it->failed_call ? it->failed_call : step);
-                r = vms_change(txn, sys, it->id, VM_ERROR, "rollback", it->error, "vm.error", extra);
+                r = vms_change_known(txn, sys, it->id, &known, VM_ERROR, "rollback", it->error, "vm.error",
+                                     extra);
                 json_decref(extra);
                 next = "rollback";
                 it->active = true;
             } else if (streq(step, "start") || streq(step, "stop") || streq(step, "reboot")) {
                 json_t *extra = json_pack("{s:s}", "failed_step", step);
                 _cleanup_free_ char *action = xasprintf("vm.%s-failed", step);
-                r = vms_change(txn, sys, it->id, (enum vm_state) state, NULL, it->error, action, extra);
+                r = vms_change_known(txn, sys, it->id, &known, (enum vm_state) state, NULL, it->error, action,
+                                     extra);
                 json_decref(extra);
             } else {
                 /* Rollback and decommissioning steps are tried again later. */
@@ -428,7 +434,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
                          it->id, step, STEP_RETRY_SECONDS, it->error);
             }
         } else if (streq(step, "build")) {
-            r = vms_change(txn, sys, it->id, VM_RUNNING, NULL, NULL, "vm.running", NULL);
+            r = vms_change_known(txn, sys, it->id, &known, VM_RUNNING, NULL, NULL, "vm.running", NULL);
         } else if (streq(step, "remove")) {
             r = vms_finish_decommission(txn, it->id, NULL);
         } else if (streq(step, "volume")) {
@@ -436,17 +442,18 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
         } else if (streq(step, "define")) {
             next = "start";
         } else if (streq(step, "start")) {
-            r = vms_change(txn, sys, it->id, VM_RUNNING, NULL, NULL,
+            r = vms_change_known(txn, sys, it->id, &known, VM_RUNNING, NULL, NULL,
                            state == VM_PROVISIONING ? "vm.running" : "vm.started", NULL);
         } else if (streq(step, "stop")) {
             json_t *extra = json_pack("{s:b}", "forced", it->forced);
-            r = vms_change(txn, sys, it->id, VM_STOPPED, NULL, NULL, "vm.stopped", extra);
+            r = vms_change_known(txn, sys, it->id, &known, VM_STOPPED, NULL, NULL, "vm.stopped", extra);
             json_decref(extra);
         } else if (streq(step, "reboot")) {
-            r = vms_change(txn, sys, it->id, (enum vm_state) state, NULL, NULL, "vm.rebooted", NULL);
+            r = vms_change_known(txn, sys, it->id, &known, (enum vm_state) state, NULL, NULL, "vm.rebooted",
+                                 NULL);
         } else if (streq(step, "shutdown")) {
             json_t *extra = json_pack("{s:b}", "forced", it->forced);
-            r = vms_change(txn, sys, it->id, VM_DECOMMISSIONING, "wipe", NULL,
+            r = vms_change_known(txn, sys, it->id, &known, VM_DECOMMISSIONING, "wipe", NULL,
                            it->forced ? "vm.forced-off" : "vm.shut-down", extra);
             json_decref(extra);
             next = "wipe";

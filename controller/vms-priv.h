@@ -21,6 +21,16 @@ const struct principal *vms_system_principal(void);
  * entry's "after"), then the request's own transition if its VMs say so. */
 int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
                const char *step, const char *error, const char *audit_action, json_t *extra);
+/* What a job has already read of a VM in its transaction: vms_change_known()
+ * then writes without reading the row again. */
+struct vm_known {
+    enum vm_state state;
+    int64_t request_id;
+    const char *step;           /* the step recorded, NULL: none */
+};
+int vms_change_known(struct store_txn *txn, const struct principal *by, int64_t id,
+                     const struct vm_known *known, enum vm_state to, const char *step, const char *error,
+                     const char *audit_action, json_t *extra);
 int vms_set_step(struct store_txn *txn, int64_t id, const char *step);
 /* Between these two (in one job), vms_change() notes which requests'
  * VMs changed and checks each request once at the end, not once per VM

@@ -267,36 +267,59 @@ static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t
                       enum vm_state from, const char *old_step, enum vm_state to, const char *step,
                       const char *error, const char *audit_action, json_t *extra);
 
-static int change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
-                  const char *step, const char *error, const char *audit_action, json_t *extra,
-                  bool release_addresses);
+/* What change() writes besides the state, step and error. */
+struct change_more {
+    bool release_addresses;     /* decommissioned: the addresses go back */
+    bool decommission;          /* who asked for the decommission, who approved */
+    const char *decommission_by, *decommission_approved_by;
+};
+
+static int change(struct store_txn *txn, const struct principal *by, int64_t id, const struct vm_known *known,
+                  enum vm_state to, const char *step, const char *error, const char *audit_action,
+                  json_t *extra, const struct change_more *more);
 
 int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
                const char *step, const char *error, const char *audit_action, json_t *extra)
 {
-    return change(txn, by, id, to, step, error, audit_action, extra, false);
+    return change(txn, by, id, NULL, to, step, error, audit_action, extra, NULL);
 }
 
-/* RELEASE_ADDRESSES: the VM's addresses go back to the segment in the
- * same write (decommissioned). */
-static int change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
-                  const char *step, const char *error, const char *audit_action, json_t *extra,
-                  bool release_addresses)
+int vms_change_known(struct store_txn *txn, const struct principal *by, int64_t id,
+                     const struct vm_known *known, enum vm_state to, const char *step, const char *error,
+                     const char *audit_action, json_t *extra)
+{
+    return change(txn, by, id, known, to, step, error, audit_action, extra, NULL);
+}
+
+/* KNOWN: the VM as the job read it in this transaction (NULL: read here).
+ * MORE: what else the same UPDATE writes (NULL: nothing). */
+static int change(struct store_txn *txn, const struct principal *by, int64_t id, const struct vm_known *known,
+                  enum vm_state to, const char *step, const char *error, const char *audit_action,
+                  json_t *extra, const struct change_more *more)
 {
     struct store_conn *conn = store_txn_conn(txn);
-    sqlite3_stmt *st = store_stmt(conn, "SELECT state, request_id, step FROM vms WHERE id = ?1");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_stmt *st;
+    int from;
+    int64_t request_id;
+    _cleanup_free_ char *old_step = NULL;
+    if (known) {
+        from = (int) known->state;
+        request_id = known->request_id;
+        old_step = known->step ? xstrdup(known->step) : NULL;
+    } else {
+        st = store_stmt(conn, "SELECT state, request_id, step FROM vms WHERE id = ?1");
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_reset(st);
+            return -ENOENT;
+        }
+        from = vm_state_from_string(store_column_text(st, 0));
+        request_id = sqlite3_column_int64(st, 1);
+        old_step = sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, 2));
         sqlite3_reset(st);
-        return -ENOENT;
     }
-    int from = vm_state_from_string(store_column_text(st, 0));
-    int64_t request_id = sqlite3_column_int64(st, 1);
-    _cleanup_free_ char *old_step = sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL
-                                    : xstrdup(store_column_text(st, 2));
-    sqlite3_reset(st);
     if (from < 0)
         return -EIO;
     if ((int) to != from && !vm_transition_allowed((enum vm_state) from, to)) {
@@ -305,11 +328,17 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
     }
     char at[32];
     format_utc_now(at);
-    st = release_addresses
-        ? store_stmt(conn,
+    if (more && more->release_addresses)
+        st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
-            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL WHERE id = ?1")
-        : store_stmt(conn,
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL WHERE id = ?1");
+    else if (more && more->decommission)
+        st = store_stmt(conn,
+            "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, decommission_by = ?6, "
+            "decommission_approved_by = ?7 WHERE id = ?1");
+    else
+        st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
             "step_retry_epoch = NULL, error = ?5, updated_at = ?4 WHERE id = ?1");
     if (!st)
@@ -319,10 +348,16 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
     store_bind_text(st, 3, step);
     store_bind_text(st, 4, at);
     store_bind_text(st, 5, error);
+    if (more && more->decommission && !more->release_addresses) {
+        store_bind_text(st, 6, more->decommission_by);
+        store_bind_text(st, 7, more->decommission_approved_by);
+    }
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return -EIO;
+    if (sqlite3_changes(store_conn_db(conn)) != 1)
+        return -ENOENT;
     if ((int) to == from && !audit_action)
         return 0;
     return vm_changed(txn, by, id, request_id, (enum vm_state) from, old_step, to, step, error,
@@ -1215,7 +1250,7 @@ int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wi
     sqlite3_stmt *st = store_stmt(conn,
         "SELECT v.vcpus, v.memory_mib, v.disk_gib, v.ipv4, v.ipv6, v.mac, v.domain_name, v.volume, "
         "       h.name, h.storage_pool, v.wipe_method, v.decommission_by, v.decommission_approved_by, "
-        "       s.name "
+        "       s.name, v.state, v.request_id, v.step "
         "FROM vms v LEFT JOIN hosts h ON h.id = v.host_id LEFT JOIN segments s ON s.id = v.segment_id "
         "WHERE v.id = ?1");
     if (!st)
@@ -1244,7 +1279,15 @@ int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wi
                                                 : store_column_text(st, 11));
     _cleanup_free_ char *approved_by = sqlite3_column_type(st, 12) == SQLITE_NULL ? NULL
                                        : xstrdup(store_column_text(st, 12));
+    int state = vm_state_from_string(store_column_text(st, 14));
+    int64_t request_id = sqlite3_column_int64(st, 15);
+    _cleanup_free_ char *old_step = sqlite3_column_type(st, 16) == SQLITE_NULL ? NULL
+                                    : xstrdup(store_column_text(st, 16));
     sqlite3_reset(st);
+    if (state < 0) {
+        json_decref(freed);
+        return -EIO;
+    }
 
     char at[32];
     format_utc_now(at);
@@ -1271,7 +1314,10 @@ int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wi
     }
     /* Decommissioned, and the addresses go back to the segment, in one write. */
     json_t *extra = json_pack("{s:o, s:s}", "freed", freed, "wipe_method", wipe);
-    int r = change(txn, &system_principal, vm_id, VM_DECOMMISSIONED, NULL, NULL, "vm.reclaimed", extra, true);
+    struct vm_known known = { (enum vm_state) state, request_id, old_step };
+    struct change_more more = { .release_addresses = true };
+    int r = change(txn, &system_principal, vm_id, &known, VM_DECOMMISSIONED, NULL, NULL, "vm.reclaimed", extra,
+                   &more);
     json_decref(extra);
     return r;
 }
@@ -1310,21 +1356,39 @@ static int start_decommission(struct store_txn *txn, const struct principal *by,
             vm->id, vm->has_step ? vm->step : "provisioning");
         return -EBUSY;
     }
-    sqlite3_stmt *st = store_stmt(conn,
-        "UPDATE vms SET decommission_by = ?2, decommission_approved_by = ?3 WHERE id = ?1");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, vm->id);
-    store_bind_text(st, 2, by->actor);
-    store_bind_text(st, 3, approved_by);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return -EIO;
-    if (vm->state == VM_PENDING || !vm->has_host)
+    if (vm->state == VM_PENDING || !vm->has_host) {
+        if (!vm_transition_allowed(vm->state, VM_DECOMMISSIONED)) {
+            *ret_error = yg_error_new(409, "illegal_transition",
+                                      "VM %" PRId64 " has no host and cannot be decommissioned while '%s'",
+                                      vm->id, state_names[vm->state]);
+            return -EBUSY;
+        }
+        sqlite3_stmt *st = store_stmt(conn,
+            "UPDATE vms SET decommission_by = ?2, decommission_approved_by = ?3 WHERE id = ?1");
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, vm->id);
+        store_bind_text(st, 2, by->actor);
+        store_bind_text(st, 3, approved_by);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return -EIO;
         return finish_unbuilt(txn, by, vm->id, "decommissioned before placement");
+    }
+    if (!vm_transition_allowed(vm->state, VM_STOPPING)) {
+        *ret_error = yg_error_new(409, "illegal_transition",
+                                  "VM %" PRId64 " cannot be decommissioned while '%s'", vm->id,
+                                  state_names[vm->state]);
+        return -EBUSY;
+    }
+    /* Who asked (and who approved) in the same write as the state: every
+     * check is made before anything is written. */
     json_t *extra = json_pack("{s:s?, s:s?}", "reason", reason, "approved_by", approved_by);
-    int r = vms_change(txn, by, vm->id, VM_STOPPING, "shutdown", NULL, "vm.decommission", extra);
+    struct vm_known known = { vm->state, vm->request_id, vm->has_step ? vm->step : NULL };
+    struct change_more more = { .decommission = true, .decommission_by = by->actor,
+                                .decommission_approved_by = approved_by };
+    int r = change(txn, by, vm->id, &known, VM_STOPPING, "shutdown", NULL, "vm.decommission", extra, &more);
     json_decref(extra);
     vms_engine_kick();
     return r;

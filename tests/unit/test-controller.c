@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -450,6 +451,109 @@ static void test_audit_json_strings(void **state)
     free(empty);
 }
 
+/* STORE_JOB_WRITES_LAST: such a job runs without a savepoint.  Refusing
+ * before it writes takes nothing else with it; failing after writing
+ * rolls its whole group back (every job in it fails with -EIO), so
+ * nothing is half-written. */
+struct wl_job {
+    const char *key;            /* written to settings, NULL: nothing */
+    int result;                 /* what RUN returns */
+    int done_result;
+    bool ran, finished;
+    sem_t *hold;                /* the blocker: wait here */
+};
+
+static int wl_run(struct store_txn *txn, void *ctx)
+{
+    struct wl_job *j = ctx;
+    j->ran = true;
+    if (j->hold)
+        sem_wait(j->hold);
+    if (j->key) {
+        sqlite3_stmt *st = store_stmt(store_txn_conn(txn), "INSERT INTO settings (key, value) VALUES (?1, 'x')");
+        store_bind_text(st, 1, j->key);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return -EIO;
+    }
+    return j->result;
+}
+
+static void wl_done(void *ctx, int result)
+{
+    struct wl_job *j = ctx;
+    j->done_result = result;
+    __atomic_store_n(&j->finished, true, __ATOMIC_SEQ_CST);
+}
+
+static int64_t settings_count(struct store *s, const char *key)
+{
+    sqlite3_stmt *st = store_stmt(store_reader(s), "SELECT count(*) FROM settings WHERE key = ?1");
+    store_bind_text(st, 1, key);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return n;
+}
+
+/* Runs JOBS as one group: a blocker holds the writer while they queue. */
+static void wl_group(struct store *s, struct wl_job *jobs, const unsigned *flags, size_t n)
+{
+    sem_t hold;
+    sem_init(&hold, 0, 0);
+    struct wl_job blocker = { .hold = &hold };
+    store_submit(s, wl_run, wl_done, &blocker);
+    while (!__atomic_load_n(&blocker.ran, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    for (size_t i = 0; i < n; i++)
+        store_submit_flags(s, wl_run, wl_done, &jobs[i], flags[i]);
+    sem_post(&hold);
+    for (size_t i = 0; i < n; i++)
+        while (!__atomic_load_n(&jobs[i].finished, __ATOMIC_SEQ_CST))
+            usleep(1000);
+    while (!__atomic_load_n(&blocker.finished, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    sem_destroy(&hold);
+}
+
+static void test_writes_last_jobs(void **state)
+{
+    struct fixture *f = *state;
+    const unsigned flags[] = { 0, STORE_JOB_WRITES_LAST, STORE_JOB_WRITES_LAST, 0 };
+    struct wl_job ok[] = {
+        { .key = "wl-a" },
+        { .result = -EINVAL },                    /* refuses before writing */
+        { .key = "wl-c" },
+        { .key = "wl-d", .result = -EPERM },      /* with a savepoint: only its own row goes */
+    };
+    wl_group(f->store, ok, flags, 4);
+    assert_int_equal(ok[0].done_result, 0);
+    assert_int_equal(ok[1].done_result, -EINVAL);
+    assert_int_equal(ok[2].done_result, 0);
+    assert_int_equal(ok[3].done_result, -EPERM);
+    assert_int_equal(settings_count(f->store, "wl-a"), 1);
+    assert_int_equal(settings_count(f->store, "wl-c"), 1);
+    assert_int_equal(settings_count(f->store, "wl-d"), 0);
+
+    struct wl_job bad[] = {
+        { .key = "wl-e" },
+        { .key = "wl-f", .result = -EIO },        /* fails after writing, no savepoint */
+        { .key = "wl-g" },
+        { .key = "wl-h" },
+    };
+    wl_group(f->store, bad, flags, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(bad[i].done_result, -EIO);
+    assert_false(bad[2].ran);                      /* nothing runs after it in the group */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(settings_count(f->store, bad[i].key), 0);
+    /* The store goes on: the next group commits. */
+    struct wl_job after[] = { { .key = "wl-i" } };
+    wl_group(f->store, after, flags + 1, 1);
+    assert_int_equal(after[0].done_result, 0);
+    assert_int_equal(settings_count(f->store, "wl-i"), 1);
+}
+
 static void test_audit_tamper(void **state)
 {
     struct fixture *f = *state;
@@ -737,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_audit_json_strings),
         cmocka_unit_test_setup_teardown(test_open_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_last_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_and_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_approval_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_tamper, setup, teardown),
