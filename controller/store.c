@@ -421,10 +421,15 @@ static void sync_done(void *ctx, int result)
 
 int store_run(struct store *s, store_job_run_fn run, void *ctx)
 {
+    return store_run_flags(s, run, ctx, 0);
+}
+
+int store_run_flags(struct store *s, store_job_run_fn run, void *ctx, unsigned flags)
+{
     struct sync_wait w = { .run = run, .ctx = ctx };
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
-    store_submit(s, sync_run, sync_done, &w);
+    store_submit_flags(s, sync_run, sync_done, &w, flags);
     pthread_mutex_lock(&w.lock);
     while (!w.finished)
         pthread_cond_wait(&w.cond, &w.lock);

@@ -1159,7 +1159,9 @@ static void *engine_main(void *arg)
 
         if (place || now >= next_place) {
             next_place = now + PLACE_EVERY_USEC;
-            int r = store_run(e->store, place_run, NULL);
+            /* Placement chooses everything first and then writes
+             * (vms_place_pending); a pass places up to thousands of VMs. */
+            int r = store_run_flags(e->store, place_run, NULL, STORE_JOB_WRITES_LAST);
             if (r < 0 && r != -ESHUTDOWN)
                 log_warn(LOG_DOMAIN, "placement pass failed: %s", strerror(-r));
         }

@@ -783,9 +783,13 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
     /* All or nothing, without a savepoint of its own: everything that can
      * run out (MACs, addresses) is chosen first, in memory, and only then
      * is anything written.  A failure while writing fails the whole job,
-     * whose savepoint takes the writes back.  (A savepoint per request
-     * nested in the job's made SQLite copy every page the UPDATEs touched
-     * into its sub-journal: ~100 us per VM, most of placement's cost.) */
+     * and the store takes the writes back (the engine runs placement as a
+     * STORE_JOB_WRITES_LAST job, without a savepoint: its group is rolled
+     * back).  (A savepoint per request nested in the job's made SQLite
+     * copy every page the UPDATEs touched into its sub-journal: ~100 us
+     * per VM; and inside the job's savepoint each placement UPDATE, whose
+     * foreign key check opens a statement journal, paid for the whole
+     * savepoint's journal again.) */
     struct chosen { char mac[18], v4[IP_ADDR_STRLEN], v6[IP_ADDR_STRLEN]; } *chosen = xcalloc(n, sizeof *chosen);
     if (pp->pool && pp->segment_id != segment_id) {
         addresses_pool_free(pp->pool);
@@ -868,7 +872,7 @@ static int place_request(struct store_txn *txn, int64_t request_id, struct host_
     }
     free(chosen);
     if (r < 0)
-        goto out;       /* the job fails: its savepoint takes back what was written */
+        goto out;       /* the job fails: the store takes back what was written */
     for (size_t i = 0; i < n_hosts; i++) {
         hosts[i].p.used_vcpus = ph[i].used_vcpus;
         hosts[i].p.used_memory_mib = ph[i].used_memory_mib;
