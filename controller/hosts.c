@@ -237,10 +237,14 @@ int hosts_update_status(struct store_txn *txn, const char *name, bool up,
 #define HOST_COLUMNS \
     "SELECT h.id, h.name, h.libvirt_uri, h.storage_pool, h.drained, h.hv_status, h.hv_error, " \
     "       h.cpus, h.memory_mib, h.disk_gib, h.disk_available_gib, h.capacity_at, h.registered_at, " \
-    "       (SELECT COALESCE(SUM(v.vcpus),0) FROM vms v WHERE v.host_id = h.id AND v.state <> 'decommissioned'), " \
-    "       (SELECT COALESCE(SUM(v.memory_mib),0) FROM vms v WHERE v.host_id = h.id AND v.state <> 'decommissioned'), " \
-    "       (SELECT COALESCE(SUM(v.disk_gib),0) FROM vms v WHERE v.host_id = h.id AND v.state <> 'decommissioned'), " \
-    "       (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.state <> 'decommissioned'), " \
+    "       (SELECT COALESCE(SUM(v.vcpus),0) FROM vms v WHERE v.host_id = h.id" \
+    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
+    "       (SELECT COALESCE(SUM(v.memory_mib),0) FROM vms v WHERE v.host_id = h.id" \
+    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
+    "       (SELECT COALESCE(SUM(v.disk_gib),0) FROM vms v WHERE v.host_id = h.id" \
+    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
+    "       (SELECT count(*) FROM vms v WHERE v.host_id = h.id" \
+    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
     "       h.hv_status_at " \
     "FROM hosts h "
 

@@ -9,6 +9,7 @@
 #include "lifecycle.h"
 #include "store.h"
 #include "util.h"
+#include "vms.h"
 
 int quota_department_id(struct store_conn *conn, const char *name, int64_t *ret_id)
 {
@@ -55,7 +56,7 @@ int quota_usage(struct store_conn *conn, int64_t department_id, struct quota_amo
         "    AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.request_id = r.id) "
         "  UNION ALL "
         "  SELECT v.vcpus, v.memory_mib, v.disk_gib, 1 FROM vms v "
-        "  WHERE v.department_id = ?1 AND v.state <> 'decommissioned')");
+        "  WHERE v.department_id = ?1 AND v.state IN (" VM_HELD_STATES_SQL "))");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, department_id);

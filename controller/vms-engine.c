@@ -947,7 +947,8 @@ static void reconcile_task(virConnectPtr conn, const char *host, const char *poo
     struct store_conn *reader = ok ? store_reader(e->store) : NULL;
     sqlite3_stmt *st = reader ? store_stmt(reader,
         "SELECT v.id, v.state, v.step IS NOT NULL, v.domain_name FROM vms v JOIN hosts h ON h.id = v.host_id "
-        "WHERE h.name = ?1 AND v.state <> 'decommissioned' AND v.domain_name IS NOT NULL") : NULL;
+        "WHERE h.name = ?1 AND v.state IN (" VM_HELD_STATES_SQL ") AND v.domain_name IS NOT NULL")
+                   : NULL;
     if (st) {
         qsort(doms, n_doms, sizeof *doms, cmp_domain);
         bool *matched = xcalloc(n_doms ? n_doms : 1, sizeof *matched);

@@ -600,9 +600,12 @@ static int load_hosts(struct store_conn *conn, struct host_slot **ret, size_t *r
     sqlite3_stmt *st = store_stmt(conn,
         "SELECT h.id, h.name, h.hv_status = 'up', h.drained, COALESCE(h.cpus, 0), "
         "       COALESCE(h.memory_mib, 0), COALESCE(h.disk_gib, 0), "
-        "       (SELECT COALESCE(SUM(v.vcpus),0) FROM vms v WHERE v.host_id = h.id AND v.state <> 'decommissioned'), "
-        "       (SELECT COALESCE(SUM(v.memory_mib),0) FROM vms v WHERE v.host_id = h.id AND v.state <> 'decommissioned'), "
-        "       (SELECT COALESCE(SUM(v.disk_gib),0) FROM vms v WHERE v.host_id = h.id AND v.state <> 'decommissioned') "
+        "       (SELECT COALESCE(SUM(v.vcpus),0) FROM vms v WHERE v.host_id = h.id"
+        "        AND v.state IN (" VM_HELD_STATES_SQL ")), "
+        "       (SELECT COALESCE(SUM(v.memory_mib),0) FROM vms v WHERE v.host_id = h.id"
+        "        AND v.state IN (" VM_HELD_STATES_SQL ")), "
+        "       (SELECT COALESCE(SUM(v.disk_gib),0) FROM vms v WHERE v.host_id = h.id"
+        "        AND v.state IN (" VM_HELD_STATES_SQL ")) "
         "FROM hosts h WHERE h.registered_at IS NOT NULL ORDER BY h.name");
     if (!st)
         return -EIO;

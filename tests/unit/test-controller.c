@@ -21,6 +21,7 @@
 #include "store.h"
 #include "store-schema.h"
 #include "util.h"
+#include "vms.h"
 
 struct fixture {
     char dir[64];
@@ -175,6 +176,16 @@ static void test_live_states_agree(void **state)
         snprintf(quoted, sizeof quoted, "'%s'", request_state_to_string((enum request_state) i));
         bool in_sql = strstr(REQUEST_LIVE_STATES_SQL, quoted) != NULL;
         assert_int_equal(in_sql, request_state_is_live((enum request_state) i));
+    }
+}
+
+/* VM_HELD_STATES_SQL names every VM state but 'decommissioned'. */
+static void test_vm_held_states(void **state)
+{
+    for (int i = 0; i < VM_STATE_MAX; i++) {
+        char quoted[40];
+        snprintf(quoted, sizeof quoted, "'%s'", vm_state_to_string((enum vm_state) i));
+        assert_int_equal(strstr(VM_HELD_STATES_SQL, quoted) != NULL, i != VM_DECOMMISSIONED);
     }
 }
 
@@ -835,6 +846,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enum_round_trips),
         cmocka_unit_test(test_live_states_agree),
+        cmocka_unit_test(test_vm_held_states),
         cmocka_unit_test(test_transition_table),
         cmocka_unit_test(test_migrations_ordered),
         cmocka_unit_test(test_upgrade_from_v1),
