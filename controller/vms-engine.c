@@ -158,18 +158,22 @@ struct step_item {
     char *detail;           /* the wipe method */
 };
 
-struct step_batch {
-    struct vms_engine *e;
-    char *host;
-    size_t n;
-    struct step_item *items;
-};
-
 struct vm_detail {
     char state[24], step[32];
     char *domain, *uuid, *volume, *mac, *image, *ipv4, *ipv6, *department, *request, *name, *bridge;
     int vcpus;
     int64_t memory_mib, disk_gib, request_id;
+};
+
+struct step_batch {
+    struct vms_engine *e;
+    char *host;
+    size_t n;
+    struct step_item *items;
+    /* What the steps need, read by dispatch() in the same read as the
+     * journal (loaded[i]: items[i] was found). */
+    struct vm_detail *details;
+    bool *loaded;
 };
 
 static void vm_detail_free(struct vm_detail *d)
@@ -183,9 +187,22 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : xstrdup(store_column_text(st, i));
 }
 
-/* The details of a batch's VMs, in one query (one pass over the pages a
- * reader has to read again after each commit).  LOADED[i] for the VMs
- * found. */
+/* The batch's VM ids as a JSON array, for json_each(). */
+static char *batch_ids_json(const struct step_batch *b)
+{
+    struct strbuf ids;
+    strbuf_init(&ids);
+    strbuf_puts(&ids, "[");
+    for (size_t i = 0; i < b->n; i++)
+        strbuf_printf(&ids, "%s%" PRId64, i ? "," : "", b->items[i].id);
+    strbuf_puts(&ids, "]");
+    return strbuf_steal(&ids);
+}
+
+/* The details of a batch's VMs, in one query.  LOADED[i] for the VMs
+ * found.  dispatch() calls it on its own reader, in the read that found
+ * the batch's journal entries: the pages are at hand (a host's thread
+ * had to read them again after every commit). */
 static int vm_details_load(struct store *store, const struct step_batch *b, struct vm_detail *details,
                            bool *loaded)
 {
@@ -200,13 +217,7 @@ static int vm_details_load(struct store *store, const struct step_batch *b, stru
         "WHERE v.id IN (SELECT value FROM json_each(?1))");
     if (!st)
         return -EIO;
-    struct strbuf ids;
-    strbuf_init(&ids);
-    strbuf_puts(&ids, "[");
-    for (size_t i = 0; i < b->n; i++)
-        strbuf_printf(&ids, "%s%" PRId64, i ? "," : "", b->items[i].id);
-    strbuf_puts(&ids, "]");
-    _cleanup_free_ char *text = strbuf_steal(&ids);
+    _cleanup_free_ char *text = batch_ids_json(b);
     store_bind_text(st, 1, text);
     while (sqlite3_step(st) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 17);
@@ -238,6 +249,41 @@ static int vm_details_load(struct store *store, const struct step_batch *b, stru
     }
     sqlite3_reset(st);
     return 0;
+}
+
+/* A start, stop or reboot can be taken over by a decommission between
+ * dispatch() and the batch's first round (its step becomes 'shutdown'):
+ * such VMs are skipped.  No other step is ever replaced while it is under
+ * way, so batches without these need no second read. */
+static void recheck_takeovers(struct store *store, struct step_batch *b)
+{
+    bool any = false;
+    for (size_t i = 0; i < b->n && !any; i++)
+        any = streq(b->items[i].step, "start") || streq(b->items[i].step, "stop") ||
+              streq(b->items[i].step, "reboot");
+    if (!any)
+        return;
+    struct store_conn *conn = store_reader(store);
+    sqlite3_stmt *st = conn ? store_stmt(conn,
+        "SELECT id, step FROM vms WHERE id IN (SELECT value FROM json_each(?1))") : NULL;
+    if (!st)
+        return;
+    _cleanup_free_ char *text = batch_ids_json(b);
+    store_bind_text(st, 1, text);
+    bool *seen = xcalloc(b->n, sizeof *seen);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        for (size_t i = 0; i < b->n; i++)
+            if (b->items[i].id == id) {
+                seen[i] = streq(store_column_text(st, 1), b->items[i].step);
+                break;
+            }
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < b->n; i++)
+        if (!seen[i])
+            b->items[i].skipped = true;
+    free(seen);
 }
 
 static bool is_shutdown_step(const char *step)
@@ -279,6 +325,19 @@ static int define_call(struct vms_engine *e, virConnectPtr conn, const char *poo
         return -EIO;
     }
     return hv_domain_define(conn, d->domain, xml, err);
+}
+
+/* The volume wiped; the method in IT->detail (recorded before the volume
+ * is deleted: a volume found gone cannot tell how it was wiped). */
+static int wipe_call(virConnectPtr conn, const char *pool, struct step_item *it, struct vm_detail *d,
+                     char **err)
+{
+    int r = hv_volume_wipe(conn, pool, d->volume, &it->detail, err);
+    if (r == -ENOENT) {
+        it->detail = xstrdup("none: the volume was already gone");
+        r = 0;
+    }
+    return r;
 }
 
 /* Steps and intents.  An intent is several libvirt calls journalled as
@@ -331,11 +390,7 @@ static void run_step(struct vms_engine *e, virConnectPtr conn, const char *pool,
     } else if (streq(step, "reboot")) {
         r = hv_domain_reboot(conn, d->domain, &err);
     } else if (streq(step, "wipe")) {
-        r = hv_volume_wipe(conn, pool, d->volume, &it->detail, &err);
-        if (r == -ENOENT) {
-            it->detail = xstrdup("none: the volume was already gone");
-            r = 0;
-        }
+        r = wipe_call(conn, pool, it, d, &err);
     } else if (streq(step, "delete-volume")) {
         r = hv_volume_delete(conn, pool, d->volume, &err);
     } else if (streq(step, "undefine")) {
@@ -452,11 +507,14 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             r = vms_change_known(txn, sys, it->id, &known, (enum vm_state) state, NULL, NULL, "vm.rebooted",
                                  NULL);
         } else if (streq(step, "shutdown")) {
-            json_t *extra = json_pack("{s:b}", "forced", it->forced);
-            r = vms_change_known(txn, sys, it->id, &known, VM_DECOMMISSIONING, "wipe", NULL,
-                           it->forced ? "vm.forced-off" : "vm.shut-down", extra);
+            /* Shut down and wiped: the method and 'remove' next, in the
+             * same write as the state.  (Without a method, as a journal of
+             * before the wipe joined the intent would leave it: 'wipe'.) */
+            json_t *extra = json_pack("{s:b, s:s?}", "forced", it->forced, "wipe_method", it->detail);
+            next = it->detail ? "remove" : "wipe";
+            r = vms_change_wiped(txn, sys, it->id, &known, next, it->detail,
+                                 it->forced ? "vm.forced-off" : "vm.shut-down", extra);
             json_decref(extra);
-            next = "wipe";
             it->active = true;
         } else if (streq(step, "wipe")) {
             /* The method and the next step in one write. */
@@ -544,6 +602,28 @@ static void step_par_round(struct step_par *p)
             run_step(e, p->conn, p->pool, it, &p->details[i]);
             log_debug(LOG_DOMAIN, "libvirt call: step '%s' of vm %" PRId64 " on host '%s' took %.1f ms",
                       it->step, it->id, p->host, (double) (monotonic_usec() - t0) / 1000.0);
+        } else if (streq(it->step, "shutdown") && !it->error && p->details[i].domain) {
+            /* The decommission's intent 'shutdown' is the shutdown (the
+             * batch's, done) and the wipe of the volume, whose method is
+             * recorded with the intent's outcome, before 'remove'
+             * deletes the volume.  Both run again after a crash: the
+             * domain is found off, the volume wiped once more. */
+            kill_hook(e, "shutdown", it->id);
+            char *err = NULL;
+            uint64_t t0 = monotonic_usec();
+            if (wipe_call(p->conn, p->pool, it, &p->details[i], &err) < 0) {
+                it->error = err ? err : xstrdup("the volume could not be wiped");
+                snprintf(it->failed_call, sizeof it->failed_call, "wipe");
+            } else {
+                free(err);
+                kill_hook(e, "wipe", it->id);
+            }
+            log_debug(LOG_DOMAIN, "libvirt call: wipe of vm %" PRId64 " on host '%s' took %.1f ms", it->id,
+                      p->host, (double) (monotonic_usec() - t0) / 1000.0);
+            if (it->error)
+                log_warn(LOG_DOMAIN, "vm %" PRId64 " on host '%s': step 'shutdown' failed (wipe): %s", it->id,
+                         p->host, it->error);
+            continue;
         }
         if (it->error)
             log_warn(LOG_DOMAIN, "vm %" PRId64 " on host '%s': step '%s' failed: %s", it->id, p->host,
@@ -595,23 +675,23 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
 {
     struct step_batch *b = ctx;
     struct vms_engine *e = b->e;
-    /* What the steps need (domain, volume, XML inputs) is read once per
-     * batch: it is fixed at placement.  A VM whose journal no longer
-     * says the step it was dispatched for is skipped.  Later rounds run
-     * the step this batch's own advance_run() recorded after checking
-     * the journal in the writer's transaction; nothing else sets a step
-     * on a VM with one under way (vms_action, the lease sweep and
-     * decommissioning refuse, or take over only start/stop/reboot,
-     * which have no next step). */
-    struct vm_detail *details = xcalloc(b->n, sizeof *details);
-    bool *loaded = xcalloc(b->n, sizeof *loaded);
+    /* What the steps need (domain, volume, XML inputs) was read with the
+     * batch by dispatch(): it is fixed at placement.  A VM whose journal
+     * no longer says the step it was dispatched for is skipped
+     * (recheck_takeovers).  Later rounds run the step this batch's own
+     * advance_run() recorded after checking the journal in the writer's
+     * transaction; nothing else sets a step on a VM with one under way
+     * (vms_action, the lease sweep and decommissioning refuse, or take
+     * over only start/stop/reboot, which have no next step). */
+    struct vm_detail *details = b->details;
+    bool *loaded = b->loaded;
     const char **names = xcalloc(b->n, sizeof *names);
     size_t *which = xcalloc(b->n, sizeof *which);
-    if (conn && vm_details_load(e->store, b, details, loaded) < 0)
-        log_warn(LOG_DOMAIN, "cannot read the VMs of a batch on host '%s'", host);
     for (size_t i = 0; conn && i < b->n; i++)
         if (!loaded[i] || !streq(details[i].step, b->items[i].step))
             b->items[i].skipped = true;
+    if (conn)
+        recheck_takeovers(e->store, b);
     struct step_par par = { .e = e, .conn = conn, .host = host, .pool = pool, .b = b,
                             .details = details, .loaded = loaded };
     pthread_mutex_init(&par.lock, NULL);
@@ -640,6 +720,8 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
                     names[n_shut] = details[i].domain;
                     which[n_shut++] = i;
                 }
+                if (streq(it->step, "shutdown"))
+                    other = true;       /* its wipe runs in the round */
             } else {
                 other = true;
             }
@@ -730,9 +812,18 @@ static void dispatch(struct vms_engine *e)
         int rc = sqlite3_step(st);
         const char *host = rc == SQLITE_ROW ? store_column_text(st, 2) : NULL;
         if (b && (!host || !streq(host, b->host) || b->n == BATCH_MAX)) {
+            b->details = xcalloc(b->n, sizeof *b->details);
+            b->loaded = xcalloc(b->n, sizeof *b->loaded);
+            if (vm_details_load(e->store, b, b->details, b->loaded) < 0)
+                log_warn(LOG_DOMAIN, "cannot read the VMs of a batch on host '%s'", b->host);
             if (hv_submit(e->hv, b->host, step_task, b) < 0) {
-                for (size_t i = 0; i < b->n; i++)
+                for (size_t i = 0; i < b->n; i++) {
                     inflight_remove(e, b->items[i].id);
+                    if (b->loaded[i])
+                        vm_detail_free(&b->details[i]);
+                }
+                free(b->details);
+                free(b->loaded);
                 free(b->items);
                 free(b->host);
                 free(b);

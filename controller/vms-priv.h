@@ -31,6 +31,11 @@ struct vm_known {
 int vms_change_known(struct store_txn *txn, const struct principal *by, int64_t id,
                      const struct vm_known *known, enum vm_state to, const char *step, const char *error,
                      const char *audit_action, json_t *extra);
+/* Shut down (and wiped, WIPE_METHOD not NULL): 'decommissioning' with STEP
+ * next and the wipe's method, in one write. */
+int vms_change_wiped(struct store_txn *txn, const struct principal *by, int64_t id,
+                     const struct vm_known *known, const char *step, const char *wipe_method,
+                     const char *audit_action, json_t *extra);
 int vms_set_step(struct store_txn *txn, int64_t id, const char *step);
 /* Between these two (in one job), vms_change() notes which requests'
  * VMs changed and checks each request once at the end, not once per VM

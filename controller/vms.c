@@ -272,6 +272,7 @@ struct change_more {
     bool release_addresses;     /* decommissioned: the addresses go back */
     bool decommission;          /* who asked for the decommission, who approved */
     const char *decommission_by, *decommission_approved_by;
+    const char *wipe_method;    /* how the volume was wiped */
 };
 
 static int change(struct store_txn *txn, const struct principal *by, int64_t id, const struct vm_known *known,
@@ -289,6 +290,14 @@ int vms_change_known(struct store_txn *txn, const struct principal *by, int64_t 
                      const char *audit_action, json_t *extra)
 {
     return change(txn, by, id, known, to, step, error, audit_action, extra, NULL);
+}
+
+int vms_change_wiped(struct store_txn *txn, const struct principal *by, int64_t id,
+                     const struct vm_known *known, const char *step, const char *wipe_method,
+                     const char *audit_action, json_t *extra)
+{
+    struct change_more more = { .wipe_method = wipe_method };
+    return change(txn, by, id, known, VM_DECOMMISSIONING, step, NULL, audit_action, extra, &more);
 }
 
 /* KNOWN: the VM as the job read it in this transaction (NULL: read here).
@@ -332,6 +341,10 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
             "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL WHERE id = ?1");
+    else if (more && more->wipe_method)
+        st = store_stmt(conn,
+            "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, wipe_method = ?6 WHERE id = ?1");
     else if (more && more->decommission)
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
@@ -348,7 +361,9 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
     store_bind_text(st, 3, step);
     store_bind_text(st, 4, at);
     store_bind_text(st, 5, error);
-    if (more && more->decommission && !more->release_addresses) {
+    if (more && !more->release_addresses && more->wipe_method) {
+        store_bind_text(st, 6, more->wipe_method);
+    } else if (more && !more->release_addresses && more->decommission) {
         store_bind_text(st, 6, more->decommission_by);
         store_bind_text(st, 7, more->decommission_approved_by);
     }

@@ -238,17 +238,17 @@ check_match "$audit" 'vm.lease-notice.*vm.lease-expired.*vm.stopped.*vm.decommis
 restart_at 0
 
 # ---- kill -9 between a libvirt call and its record, then restart ----
-# The journal records intents: 'build' (volume, define, start) and
-# 'remove' (delete-volume, undefine) are one step each, 'wipe' its own (its
-# method is recorded before the volume goes).  A kill after any call of an
-# intent leaves the intent journalled; the restart runs it again from its
-# first call.
+# The journal records intents: 'build' (volume, define, start), 'shutdown'
+# (the shutdown and the wipe, whose method is recorded before the volume
+# goes) and 'remove' (delete-volume, undefine) are one step each.  A kill
+# after any call of an intent leaves the intent journalled; the restart
+# runs it again from its first call.
 n=0
 for call in volume define start wipe delete-volume undefine; do
     n=$((n + 1))
     case $call in
     volume|define|start) journal=build want=running ;;
-    wipe) journal=wipe want=decommissioned ;;
+    wipe) journal=shutdown want=decommissioned ;;
     *) journal=remove want=decommissioned ;;
     esac
     yg "$HEALTH" --json request submit "$(request_file crash$n 1)"
