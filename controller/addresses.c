@@ -45,7 +45,7 @@ static size_t lower_bound(const struct ip_addr *sorted, size_t n, const struct i
 
 /* addresses_next_free() on a USED that is sorted already. */
 static int next_free_sorted(const struct ip_prefix *prefix, uint64_t first, const struct ip_addr *sorted,
-                            size_t n_used, struct ip_addr *ret)
+                            size_t n_used, struct ip_addr *ret, uint64_t *ret_offset)
 {
     unsigned bits = ip_family_bits(prefix->addr.family);
     if (!bits || prefix->len > bits)
@@ -66,6 +66,8 @@ static int next_free_sorted(const struct ip_prefix *prefix, uint64_t first, cons
         if (k < n_used && ip_addr_equal(&sorted[k], &cand))
             continue;
         *ret = cand;
+        if (ret_offset)
+            *ret_offset = off;
         return 0;
     }
     return -ENOSPC;
@@ -79,7 +81,7 @@ int addresses_next_free(const struct ip_prefix *prefix, uint64_t first, const st
         memcpy(sorted, used, n_used * sizeof *sorted);
         qsort(sorted, n_used, sizeof *sorted, cmp_addr);
     }
-    int r = next_free_sorted(prefix, first, sorted, n_used, ret);
+    int r = next_free_sorted(prefix, first, sorted, n_used, ret, NULL);
     free(sorted);
     return r;
 }
@@ -137,6 +139,10 @@ struct addresses_pool {
     struct ip_prefix p4, p6;
     struct ip_addr *used4, *used6;
     size_t n4, n6;
+    /* Every offset below these is taken (0: nothing known).  A pool only
+     * gains used addresses, so the next lowest free one is never below:
+     * a pass placing N VMs scans the used list once, not N times. */
+    uint64_t from4, from6;
 };
 
 void addresses_pool_free(struct addresses_pool *pool)
@@ -206,7 +212,9 @@ int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_
     ret_v4[0] = ret_v6[0] = '\0';
     struct ip_addr a4, a6;
     char buf[IP_PREFIX_STRLEN];
-    if (pool->has_v4 && next_free_sorted(&pool->p4, 1, pool->used4, pool->n4, &a4) < 0) {
+    uint64_t off4 = 0, off6 = 0;
+    if (pool->has_v4 && next_free_sorted(&pool->p4, pool->from4 > 1 ? pool->from4 : 1, pool->used4, pool->n4,
+                                         &a4, &off4) < 0) {
         *ret_error = xasprintf("segment '%s' has no free IPv4 address left in %s", pool->name,
                                ip_prefix_format(&pool->p4, buf));
         return -ENOSPC;
@@ -217,10 +225,14 @@ int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_
         if (pool->p6.len == 64 && mac && ip_mac_parse(mac, m) == 0 &&
             ip_eui64_address(&pool->p6, m, &a6) == 0 && !in_sorted(&a6, pool->used6, pool->n6))
             r = 0;
-        if (r < 0 && next_free_sorted(&pool->p6, 0x10, pool->used6, pool->n6, &a6) < 0) {
-            *ret_error = xasprintf("segment '%s' has no free IPv6 address left in %s", pool->name,
-                                   ip_prefix_format(&pool->p6, buf));
-            return -ENOSPC;
+        if (r < 0) {
+            if (next_free_sorted(&pool->p6, pool->from6 > 0x10 ? pool->from6 : 0x10, pool->used6, pool->n6, &a6,
+                                 &off6) < 0) {
+                *ret_error = xasprintf("segment '%s' has no free IPv6 address left in %s", pool->name,
+                                       ip_prefix_format(&pool->p6, buf));
+                return -ENOSPC;
+            }
+            pool->from6 = off6 + 1;
         }
         pool_add(&pool->used6, &pool->n6, &a6);
         ip_addr_format(&a6, ret_v6);
@@ -228,6 +240,7 @@ int addresses_pool_take(struct addresses_pool *pool, const char *mac, bool want_
     if (pool->has_v4) {
         pool_add(&pool->used4, &pool->n4, &a4);
         ip_addr_format(&a4, ret_v4);
+        pool->from4 = off4 + 1;
     }
     return 0;
 }
