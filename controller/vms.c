@@ -396,6 +396,39 @@ static bool request_may_follow(enum vm_state from, enum vm_state to)
            to == VM_DECOMMISSIONED;
 }
 
+static int cmp_pair_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* A move's "after" as text when EXTRA holds only strings (placement,
+ * decommission, observed moves) and no key of its own is repeated: EXTRA's
+ * members, "error", "state" and "step", keys sorted.  NULL: jansson's turn
+ * (nested values, numbers, booleans, nulls, text to escape). */
+static char *after_strings(json_t *extra, const char *error, const char *state, const char *step)
+{
+    enum { MAX_PAIRS = 12 };
+    const char *pairs[2 * MAX_PAIRS];
+    size_t n = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(extra, key, v) {
+        if (!json_is_string(v) || n == MAX_PAIRS - 3 || streq(key, "error") || streq(key, "state") ||
+            streq(key, "step"))
+            return NULL;
+        pairs[2 * n] = key;
+        pairs[2 * n + 1] = json_string_value(v);
+        n++;
+    }
+    const char *own[] = { "error", error, "state", state, "step", step };
+    for (size_t i = 0; i < 3; i++, n++) {
+        pairs[2 * n] = own[2 * i];
+        pairs[2 * n + 1] = own[2 * i + 1];
+    }
+    qsort(pairs, n, 2 * sizeof pairs[0], cmp_pair_key);
+    return audit_json_strings(pairs, n);
+}
+
 static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t id, int64_t request_id,
                       enum vm_state from, const char *old_step, enum vm_state to, const char *step,
                       const char *error, const char *audit_action, json_t *extra)
@@ -405,12 +438,11 @@ static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t
     char action[48];
     if (!audit_action)
         snprintf(action, sizeof action, "vm.%s", state_names[to]);
-    /* The entry's JSON written directly where it is plain strings (two
-     * of every VM's moves in three); jansson for the rest. */
+    /* The entry's JSON written directly where it is plain strings (most
+     * of a VM's moves); jansson for the rest, in the same form. */
     const char *before_pairs[] = { "state", state_names[from], "step", old_step };
-    const char *after_pairs[] = { "error", error, "state", state_names[to], "step", step };
     _cleanup_free_ char *before_s = audit_json_strings(before_pairs, 2);
-    _cleanup_free_ char *after_s = extra ? NULL : audit_json_strings(after_pairs, 3);
+    _cleanup_free_ char *after_s = after_strings(extra, error, state_names[to], step);
     if (!before_s) {
         json_t *before = json_pack("{s:s, s:s?}", "state", state_names[from], "step", old_step);
         before_s = json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
@@ -682,13 +714,27 @@ static int set_waiting(struct store_txn *txn, int64_t request_id, const char *re
     return r;
 }
 
+/* Random bytes for MACs, taken from the kernel 255 at a time (one
+ * getrandom() per 85 MACs, not one each: a system call costs several
+ * microseconds on a virtual machine).  Placement runs on the writer
+ * thread only; the buffer is that thread's. */
+static _Thread_local uint8_t mac_random[255];
+static _Thread_local size_t mac_random_left;
+
 static void random_mac(char buf[static 18])
 {
     uint8_t b[3];
-    if (random_bytes(b, sizeof b) < 0) {
-        uint64_t t = monotonic_usec();
-        b[0] = (uint8_t) t, b[1] = (uint8_t) (t >> 8), b[2] = (uint8_t) (t >> 16);
+    if (mac_random_left < sizeof b) {
+        if (random_bytes(mac_random, sizeof mac_random) == 0) {
+            mac_random_left = sizeof mac_random;
+        } else {
+            uint64_t t = monotonic_usec();
+            memcpy(mac_random, &t, sizeof b);
+            mac_random_left = sizeof b;
+        }
     }
+    mac_random_left -= sizeof b;
+    memcpy(b, mac_random + mac_random_left, sizeof b);
     snprintf(buf, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
 }
 

@@ -589,6 +589,30 @@ static void test_engine_loop(void **state)
     /* Its request had only that VM: closed. */
     assert_int_equal(query_int(&f, "SELECT state = 'closed' FROM requests WHERE name = 'crash'"), 1);
 
+    /* Every entry's before/after is in the trail's one form (what jansson
+     * writes compact, keys sorted, ASCII only), written by hand or not. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f.path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT before, after FROM audit", -1, &st, NULL), SQLITE_OK);
+    int entries = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        for (int col = 0; col < 2; col++) {
+            const char *text = (const char *) sqlite3_column_text(st, col);
+            if (!text)
+                continue;
+            json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+            assert_non_null(j);
+            char *again = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+            assert_string_equal(text, again);
+            free(again);
+            json_decref(j);
+            entries++;
+        }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(entries > 50);
+
     vms_engine_stop(e);
     hv_domain_remove(conn, dom2, &err);
     virConnectClose(conn);
