@@ -794,63 +794,79 @@ static void step_task(virConnectPtr conn, const char *host, const char *pool, vo
     free(b);
 }
 
+/* Hands one batch to its host's thread, with the details its steps need
+ * (read on this reader, in the read that found the batch). */
+static void batch_submit(struct vms_engine *e, struct step_batch *b)
+{
+    b->details = xcalloc(b->n, sizeof *b->details);
+    b->loaded = xcalloc(b->n, sizeof *b->loaded);
+    if (vm_details_load(e->store, b, b->details, b->loaded) < 0)
+        log_warn(LOG_DOMAIN, "cannot read the VMs of a batch on host '%s'", b->host);
+    if (hv_submit(e->hv, b->host, step_task, b) < 0) {
+        for (size_t i = 0; i < b->n; i++) {
+            inflight_remove(e, b->items[i].id);
+            if (b->loaded[i])
+                vm_detail_free(&b->details[i]);
+        }
+        free(b->details);
+        free(b->loaded);
+        free(b->items);
+        free(b->host);
+        free(b);
+    } else {
+        host_set_busy(e, b->host, true);
+    }
+}
+
+/* One batch for each host that is up and has none under way: its VMs
+ * whose journal has a step to run, oldest first.  Each host's are read
+ * from the index of journalled steps by host (vms_step), so a host busy
+ * with a batch costs nothing and a dispatch reads at most a batch per
+ * idle host (it read, joined and sorted every journalled VM of every
+ * host, busy ones included, each time it ran). */
 static void dispatch(struct vms_engine *e)
 {
     struct store_conn *conn = store_reader(e->store);
     if (!conn)
         return;
     sqlite3_stmt *st = store_stmt(conn,
-        "SELECT v.id, v.step, h.name FROM vms v JOIN hosts h ON h.id = v.host_id "
-        "WHERE v.step IS NOT NULL AND (v.step_retry_epoch IS NULL OR v.step_retry_epoch <= ?1) "
-        "ORDER BY h.name, v.id");
+        "SELECT v.id, v.step FROM vms v WHERE v.host_id = (SELECT id FROM hosts WHERE name = ?1) "
+        "AND v.step IS NOT NULL AND (v.step_retry_epoch IS NULL OR v.step_retry_epoch <= ?2) "
+        "ORDER BY v.id LIMIT ?3");
     if (!st)
         return;
-    sqlite3_bind_int64(st, 1, (int64_t) time(NULL));
-    struct step_batch *b = NULL;
+    int64_t now = (int64_t) time(NULL);
     pthread_mutex_lock(&e->lock);
-    for (;;) {
-        int rc = sqlite3_step(st);
-        const char *host = rc == SQLITE_ROW ? store_column_text(st, 2) : NULL;
-        if (b && (!host || !streq(host, b->host) || b->n == BATCH_MAX)) {
-            b->details = xcalloc(b->n, sizeof *b->details);
-            b->loaded = xcalloc(b->n, sizeof *b->loaded);
-            if (vm_details_load(e->store, b, b->details, b->loaded) < 0)
-                log_warn(LOG_DOMAIN, "cannot read the VMs of a batch on host '%s'", b->host);
-            if (hv_submit(e->hv, b->host, step_task, b) < 0) {
-                for (size_t i = 0; i < b->n; i++) {
-                    inflight_remove(e, b->items[i].id);
-                    if (b->loaded[i])
-                        vm_detail_free(&b->details[i]);
-                }
-                free(b->details);
-                free(b->loaded);
-                free(b->items);
-                free(b->host);
-                free(b);
-            } else {
-                host_set_busy(e, b->host, true);
-            }
-            b = NULL;
-        }
-        if (!host)
-            break;
-        int64_t id = sqlite3_column_int64(st, 0);
-        if (inflight_has(e, id) || (!b && host_busy(e, host)) || !hv_host_up(e->hv, host))
+    for (size_t h = 0; h < e->n_hosts; h++) {
+        const char *host = e->hosts[h];
+        if (host_busy(e, host) || !hv_host_up(e->hv, host))
             continue;
-        if (!b) {
-            b = xcalloc(1, sizeof *b);
-            b->e = e;
-            b->host = xstrdup(host);
-            b->items = xcalloc(BATCH_MAX, sizeof *b->items);
+        store_bind_text(st, 1, host);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int(st, 3, BATCH_MAX);
+        struct step_batch *b = NULL;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            if (inflight_has(e, id))
+                continue;
+            if (!b) {
+                b = xcalloc(1, sizeof *b);
+                b->e = e;
+                b->host = xstrdup(host);
+                b->items = xcalloc(BATCH_MAX, sizeof *b->items);
+            }
+            struct step_item *it = &b->items[b->n++];
+            it->id = id;
+            it->active = true;
+            snprintf(it->step, sizeof it->step, "%s", store_column_text(st, 1));
+            inflight_add(e, id);
         }
-        struct step_item *it = &b->items[b->n++];
-        it->id = id;
-        it->active = true;
-        snprintf(it->step, sizeof it->step, "%s", store_column_text(st, 1));
-        inflight_add(e, id);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (b)
+            batch_submit(e, b);
     }
     pthread_mutex_unlock(&e->lock);
-    sqlite3_reset(st);
 }
 
 /* ---- host status and lifecycle events ---- */
