@@ -269,7 +269,7 @@ static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t
 
 /* What change() writes besides the state, step and error. */
 struct change_more {
-    bool release_addresses;     /* decommissioned: the addresses go back */
+    bool release_addresses;     /* decommissioned: the addresses and the MAC go back */
     bool decommission;          /* who asked for the decommission, who approved */
     const char *decommission_by, *decommission_approved_by;
     const char *wipe_method;    /* how the volume was wiped */
@@ -340,7 +340,8 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
     if (more && more->release_addresses)
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
-            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL WHERE id = ?1");
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL, mac = NULL "
+            "WHERE id = ?1");
     else if (more && more->wipe_method)
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
@@ -743,7 +744,7 @@ static int unique_mac(struct store_conn *conn, char buf[static 18])
     for (int tries = 0; tries < 32; tries++) {
         random_mac(buf);
         sqlite3_stmt *st = store_stmt(conn,
-            "SELECT 1 FROM vms WHERE mac = ?1 AND state <> 'decommissioned'");
+            "SELECT 1 FROM vms WHERE mac = ?1");
         if (!st)
             return -EIO;
         store_bind_text(st, 1, buf);
