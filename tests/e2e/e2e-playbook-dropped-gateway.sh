@@ -31,15 +31,8 @@ fi
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 . "$top_srcdir/tests/e2e/netns-lib.sh"
 
-AGENT=$top_builddir/agents/yunguan-agent
-[ -x "$AGENT" ] || yg_skip "$AGENT is not built"
-AGENT=$(cd "$(dirname "$AGENT")" && pwd)/$(basename "$AGENT")
-YUNGUAND=$(cd "$(dirname "$YUNGUAND")" && pwd)/$(basename "$YUNGUAND")
-CLI=$(cd "$(dirname "$YUNGUAN")" && pwd)/$(basename "$YUNGUAN")
-yg_setup
-if ! why=$(netns_usable "$YG_TMP"); then
-    yg_skip "$why"
-fi
+netns_binaries
+netns_setup
 
 P=ygd$$-
 CTL=${P}ctl SW=${P}sw HV=${P}hv01

@@ -34,16 +34,9 @@ fi
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 . "$top_srcdir/tests/e2e/netns-lib.sh"
 
-AGENT=$top_builddir/agents/yunguan-agent
-[ -x "$AGENT" ] || yg_skip "$AGENT is not built"
-AGENT=$(cd "$(dirname "$AGENT")" && pwd)/$(basename "$AGENT")
-YUNGUAND=$(cd "$(dirname "$YUNGUAND")" && pwd)/$(basename "$YUNGUAND")
-CLI=$(cd "$(dirname "$YUNGUAN")" && pwd)/$(basename "$YUNGUAN")
+netns_binaries
 PLAYBOOKS=$(cd "$top_srcdir/playbooks" && pwd)
-yg_setup
-if ! why=$(netns_usable "$YG_TMP"); then
-    yg_skip "$why"
-fi
+netns_setup
 command -v bridge >/dev/null 2>&1 || yg_skip "'bridge' (iproute2) is not installed"
 
 HEARTBEAT=2

@@ -39,16 +39,9 @@ fi
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 . "$top_srcdir/tests/e2e/netns-lib.sh"
 
-AGENT=$top_builddir/agents/yunguan-agent
-[ -x "$AGENT" ] || yg_skip "$AGENT is not built"
-AGENT=$(cd "$(dirname "$AGENT")" && pwd)/$(basename "$AGENT")
-YUNGUAND=$(cd "$(dirname "$YUNGUAND")" && pwd)/$(basename "$YUNGUAND")
-CLI=$(cd "$(dirname "$YUNGUAN")" && pwd)/$(basename "$YUNGUAN")
+netns_binaries
 yg_require sqlite3
-yg_setup
-if ! why=$(netns_usable "$YG_TMP"); then
-    yg_skip "$why"
-fi
+netns_setup
 
 HEARTBEAT=2
 P=ygr$$-                 # namespace prefix, unique per run

@@ -6,6 +6,9 @@
 # $NETNS_LIST for netns_cleanup.  veth pairs and Linux bridges only (dummy
 # links are not available on every machine).
 #
+#   netns_binaries               AGENT, YUNGUAND, CLI as absolute paths (skip
+#                                when the agent is not built)
+#   netns_setup                  yg_setup, then skip unless namespaces work
 #   netns_usable TMPDIR          root, 'ip' and a namespace with a bridge can
 #                                be made; else prints why and returns 1
 #   netns_add NAME               a namespace with lo up
@@ -28,6 +31,25 @@
 
 NETNS_LIST=${NETNS_LIST:-}
 netns_nports=0
+
+# AGENT, YUNGUAND and CLI as absolute paths: the daemons run inside
+# namespaces, from other directories.  Skips when the agent is not built.
+netns_binaries()
+{
+    AGENT=$top_builddir/agents/yunguan-agent
+    [ -x "$AGENT" ] || yg_skip "$AGENT is not built"
+    AGENT=$(cd "$(dirname "$AGENT")" && pwd)/$(basename "$AGENT")
+    YUNGUAND=$(cd "$(dirname "$YUNGUAND")" && pwd)/$(basename "$YUNGUAND")
+    CLI=$(cd "$(dirname "$YUNGUAN")" && pwd)/$(basename "$YUNGUAN")
+}
+
+# yg_setup, then skips unless this machine can make network namespaces.
+netns_setup()
+{
+    yg_setup
+    local why
+    why=$(netns_usable "$YG_TMP") || yg_skip "$why"
+}
 
 netns_usable()
 {
