@@ -310,6 +310,15 @@ static void store_run_group(struct store *s, struct store_job *jobs)
         }
         if (savepoint)
             exec_cached(s->writer, "RELEASE job", NULL);
+        /* An I/O error, a full disk or no memory can make SQLite roll the
+         * whole transaction back by itself: the jobs after this one would
+         * then run outside it, each statement committed on its own. */
+        if (commit_rc == 0 && sqlite3_get_autocommit(s->writer->db)) {
+            log_err(LOG_DOMAIN, "SQLite rolled the transaction back during a job; its group is refused");
+            free(err);
+            err = xstrdup("SQLite rolled the transaction back");
+            commit_rc = -EIO;
+        }
     }
     /* The chain head, once per commit rather than once per entry. */
     if (commit_rc == 0 && s->chain.last_id != group_start_id &&

@@ -468,6 +468,7 @@ static void test_audit_json_strings(void **state)
  * nothing is half-written. */
 struct wl_job {
     const char *key;            /* written to settings, NULL: nothing */
+    bool end_transaction;       /* ends the transaction, as SQLite does on an I/O error */
     int result;                 /* what RUN returns */
     int done_result;
     bool ran, finished;
@@ -480,6 +481,8 @@ static int wl_run(struct store_txn *txn, void *ctx)
     j->ran = true;
     if (j->hold)
         sem_wait(j->hold);
+    if (j->end_transaction)
+        sqlite3_exec(store_conn_db(store_txn_conn(txn)), "ROLLBACK", NULL, NULL, NULL);
     if (j->key) {
         sqlite3_stmt *st = store_stmt(store_txn_conn(txn), "INSERT INTO settings (key, value) VALUES (?1, 'x')");
         store_bind_text(st, 1, j->key);
@@ -563,6 +566,19 @@ static void test_writes_last_jobs(void **state)
     wl_group(f->store, after, flags + 1, 1);
     assert_int_equal(after[0].done_result, 0);
     assert_int_equal(settings_count(f->store, "wl-i"), 1);
+
+    /* SQLite ends the transaction under a job (an I/O error can): the
+     * jobs after it must not run outside it, committed one by one. */
+    struct wl_job gone[] = { { .key = "wl-j" }, { .end_transaction = true }, { .key = "wl-k" } };
+    wl_group(f->store, gone, flags, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(gone[i].done_result, -EIO);
+    assert_int_equal(settings_count(f->store, "wl-j"), 0);
+    assert_int_equal(settings_count(f->store, "wl-k"), 0);
+    struct wl_job again[] = { { .key = "wl-l" } };
+    wl_group(f->store, again, flags, 1);
+    assert_int_equal(again[0].done_result, 0);
+    assert_int_equal(settings_count(f->store, "wl-l"), 1);
 }
 
 static void test_audit_tamper(void **state)
