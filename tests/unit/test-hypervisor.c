@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "addresses.h"
 #include "auth.h"
 #include "hosts.h"
 #include "hypervisor.h"
@@ -383,6 +384,59 @@ static int64_t submit_approve(struct fixture *f, const char *name, int count, co
     return r < 0 ? -1 : j.id;
 }
 
+/* A placement pass's address pool hands out the lowest free addresses in
+ * order, gaps first, as addresses_next_free() would from scratch each
+ * time (the pool starts each search where the last one ended), and says
+ * when the prefix is full. */
+static void test_address_pool(void **state)
+{
+    struct fixture f = { 0 };
+    snprintf(f.dir, sizeof f.dir, "/tmp/yg-pool-XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.path, sizeof f.path, "%s/y.db", f.dir);
+    char *err = NULL;
+    assert_int_equal(store_open(f.path, &f.store, &err), 0);
+    /* Used: the gateways, and VMs at .3 .4 .7 .10 and ::10 ::12 (no foreign
+     * keys on this connection: the rows need no request). */
+    assert_int_equal(exec_db(&f,
+        "INSERT INTO segments (id, name, ipv4_prefix, ipv4_gateway, ipv6_prefix, ipv6_gateway, interface,"
+        "  state_since, created_at, updated_at) VALUES (1, 'dmz', '198.51.100.0/28', '198.51.100.1',"
+        "  '2001:db8:10::/64', '2001:db8:10::1', 'br-dmz', 'x', 'x', 'x');"
+        "INSERT INTO vms (request_id, department_id, name, group_position, vcpus, memory_mib, disk_gib,"
+        "  image, ipv6_mode, segment_id, state, ipv4, ipv6, lease_until, created_at, updated_at) VALUES"
+        "  (1, 1, 'a', 0, 1, 64, 1, 'i', 'preferred', 1, 'running', '198.51.100.3', '2001:db8:10::10', 'x', 'x', 'x'),"
+        "  (1, 1, 'b', 1, 1, 64, 1, 'i', 'preferred', 1, 'running', '198.51.100.4', NULL, 'x', 'x', 'x'),"
+        "  (1, 1, 'c', 2, 1, 64, 1, 'i', 'preferred', 1, 'stopped', '198.51.100.7', '2001:db8:10::12', 'x', 'x', 'x'),"
+        "  (1, 1, 'd', 3, 1, 64, 1, 'i', 'preferred', 1, 'running', '198.51.100.10', NULL, 'x', 'x', 'x');"), 0);
+    struct addresses_pool *pool;
+    assert_int_equal(addresses_pool_load(store_reader(f.store), 1, &pool), 0);
+    const char *want4[] = { "198.51.100.2", "198.51.100.5", "198.51.100.6", "198.51.100.8", "198.51.100.9",
+                            "198.51.100.11", "198.51.100.12", "198.51.100.13", "198.51.100.14" };
+    const char *want6[] = { "2001:db8:10::11", "2001:db8:10::13", "2001:db8:10::14", "2001:db8:10::15",
+                            "2001:db8:10::16", "2001:db8:10::17", "2001:db8:10::18", "2001:db8:10::19",
+                            "2001:db8:10::1a" };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(want4); i++) {
+        char v4[IP_ADDR_STRLEN], v6[IP_ADDR_STRLEN];
+        assert_int_equal(addresses_pool_take(pool, NULL, true, v4, v6, &err), 0);
+        assert_string_equal(v4, want4[i]);
+        assert_string_equal(v6, want6[i]);
+    }
+    /* .15 is the broadcast address: the /28 is full. */
+    char v4[IP_ADDR_STRLEN], v6[IP_ADDR_STRLEN];
+    assert_int_equal(addresses_pool_take(pool, NULL, true, v4, v6, &err), -ENOSPC);
+    assert_non_null(strstr(err, "no free IPv4 address"));
+    free(err);
+    addresses_pool_free(pool);
+    store_close(f.store);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f.path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f.dir);
+}
+
 static void test_engine_loop(void **state)
 {
     struct fixture f = { 0 };
@@ -702,6 +756,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_workers),
+        cmocka_unit_test(test_address_pool),
         cmocka_unit_test(test_engine_loop),
         cmocka_unit_test(test_host_down),
     };
