@@ -181,15 +181,17 @@ static const char *actor_role(const struct principal *by)
 int vms_request_check(struct store_txn *txn, int64_t request_id)
 {
     struct store_conn *conn = store_txn_conn(txn);
+    /* The VMs' states from the index vms_request (request_id, state)
+     * alone: no VM row is read. */
     sqlite3_stmt *st = store_stmt(conn,
-        "SELECT r.state, count(v.id), COALESCE(SUM(v.state = 'pending'), 0), "
-        "       COALESCE(SUM(v.state = 'provisioning'), 0), COALESCE(SUM(v.state = 'error'), 0), "
-        "       COALESCE(SUM(v.state = 'decommissioned'), 0) "
-        "FROM requests r LEFT JOIN vms v ON v.request_id = r.id WHERE r.id = ?1 GROUP BY r.id");
+        "SELECT (SELECT state FROM requests WHERE id = ?1), count(*), COALESCE(SUM(state = 'pending'), 0), "
+        "       COALESCE(SUM(state = 'provisioning'), 0), COALESCE(SUM(state = 'error'), 0), "
+        "       COALESCE(SUM(state = 'decommissioned'), 0) "
+        "FROM vms WHERE request_id = ?1");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, request_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL) {
         sqlite3_reset(st);
         return 0;
     }
