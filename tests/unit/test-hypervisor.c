@@ -247,6 +247,30 @@ static struct principal admin = { .token_id = 1, .role = ROLE_ADMIN, .actor = "t
 static struct principal dept = { .token_id = 2, .role = ROLE_DEPARTMENT, .department_id = 1,
                                  .department = "health", .actor = "token:2" };
 
+/* A store in a directory of its own under /tmp (PREFIX names it). */
+static void fixture_open(struct fixture *f, const char *prefix)
+{
+    *f = (struct fixture) { 0 };
+    snprintf(f->dir, sizeof f->dir, "/tmp/%s-XXXXXX", prefix);
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/y.db", f->dir);
+    char *err = NULL;
+    assert_int_equal(store_open(f->path, &f->store, &err), 0);
+}
+
+/* The store closed and its files and directory removed. */
+static void fixture_close(struct fixture *f)
+{
+    store_close(f->store);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+}
+
 static int exec_db(struct fixture *f, const char *sql)
 {
     sqlite3 *db;
@@ -390,12 +414,9 @@ static int64_t submit_approve(struct fixture *f, const char *name, int count, co
  * when the prefix is full. */
 static void test_address_pool(void **state)
 {
-    struct fixture f = { 0 };
-    snprintf(f.dir, sizeof f.dir, "/tmp/yg-pool-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(f.path, sizeof f.path, "%s/y.db", f.dir);
+    struct fixture f;
+    fixture_open(&f, "yg-pool");
     char *err = NULL;
-    assert_int_equal(store_open(f.path, &f.store, &err), 0);
     /* Used: the gateways, and VMs at .3 .4 .7 .10 and ::10 ::12 (no foreign
      * keys on this connection: the rows need no request). */
     assert_int_equal(exec_db(&f,
@@ -427,24 +448,14 @@ static void test_address_pool(void **state)
     assert_non_null(strstr(err, "no free IPv4 address"));
     free(err);
     addresses_pool_free(pool);
-    store_close(f.store);
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f.path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f.dir);
+    fixture_close(&f);
 }
 
 static void test_engine_loop(void **state)
 {
-    struct fixture f = { 0 };
-    snprintf(f.dir, sizeof f.dir, "/tmp/yg-hv-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(f.path, sizeof f.path, "%s/y.db", f.dir);
+    struct fixture f;
+    fixture_open(&f, "yg-hv");
     char *err = NULL;
-    assert_int_equal(store_open(f.path, &f.store, &err), 0);
     assert_int_equal(exec_db(&f,
         "INSERT INTO departments (id, name, created_at) VALUES (1, 'health', 'x');"
         "INSERT INTO quotas VALUES (1, 64, 4194304, 1000, 50, 36500);"
@@ -670,14 +681,7 @@ static void test_engine_loop(void **state)
     vms_engine_stop(e);
     hv_domain_remove(conn, dom2, &err);
     virConnectClose(conn);
-    store_close(f.store);
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f.path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f.dir);
+    fixture_close(&f);
 }
 
 /* A host that cannot be reached: its VMs become 'unknown' at once (the
@@ -685,12 +689,9 @@ static void test_engine_loop(void **state)
  * when it answers again (the reconcile after the reconnect). */
 static void test_host_down(void **state)
 {
-    struct fixture f = { 0 };
-    snprintf(f.dir, sizeof f.dir, "/tmp/yg-hv-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(f.path, sizeof f.path, "%s/y.db", f.dir);
+    struct fixture f;
+    fixture_open(&f, "yg-hv");
     char *err = NULL;
-    assert_int_equal(store_open(f.path, &f.store, &err), 0);
     assert_int_equal(exec_db(&f,
         "INSERT INTO departments (id, name, created_at) VALUES (1, 'health', 'x');"
         "INSERT INTO quotas VALUES (1, 64, 65536, 1000, 50, 36500);"
@@ -741,14 +742,7 @@ static void test_host_down(void **state)
     assert_true(wait_int(&f, "SELECT count(*) FROM vms WHERE state = 'decommissioned'", 2));
     vms_engine_stop(e);
     virConnectClose(keep);
-    store_close(f.store);
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f.path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f.dir);
+    fixture_close(&f);
 }
 
 int main(void)
