@@ -478,7 +478,7 @@ struct wl_job {
 static int wl_run(struct store_txn *txn, void *ctx)
 {
     struct wl_job *j = ctx;
-    j->ran = true;
+    __atomic_store_n(&j->ran, true, __ATOMIC_SEQ_CST);
     if (j->hold)
         sem_wait(j->hold);
     if (j->end_transaction)
@@ -510,6 +510,14 @@ static int64_t settings_count(struct store *s, const char *key)
     return n;
 }
 
+/* Waits (at most 20 s: a stuck writer fails the test, not hangs it) for FLAG. */
+static void wait_flag(bool *flag)
+{
+    for (int i = 0; i < 20000 && !__atomic_load_n(flag, __ATOMIC_SEQ_CST); i++)
+        usleep(1000);
+    assert_true(__atomic_load_n(flag, __ATOMIC_SEQ_CST));
+}
+
 /* Runs JOBS as one group: a blocker holds the writer while they queue. */
 static void wl_group(struct store *s, struct wl_job *jobs, const unsigned *flags, size_t n)
 {
@@ -517,16 +525,13 @@ static void wl_group(struct store *s, struct wl_job *jobs, const unsigned *flags
     sem_init(&hold, 0, 0);
     struct wl_job blocker = { .hold = &hold };
     store_submit(s, wl_run, wl_done, &blocker);
-    while (!__atomic_load_n(&blocker.ran, __ATOMIC_SEQ_CST))
-        usleep(1000);
+    wait_flag(&blocker.ran);
     for (size_t i = 0; i < n; i++)
         store_submit_flags(s, wl_run, wl_done, &jobs[i], flags[i]);
     sem_post(&hold);
     for (size_t i = 0; i < n; i++)
-        while (!__atomic_load_n(&jobs[i].finished, __ATOMIC_SEQ_CST))
-            usleep(1000);
-    while (!__atomic_load_n(&blocker.finished, __ATOMIC_SEQ_CST))
-        usleep(1000);
+        wait_flag(&jobs[i].finished);
+    wait_flag(&blocker.finished);
     sem_destroy(&hold);
 }
 
