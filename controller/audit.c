@@ -81,16 +81,11 @@ int audit_chain_load(struct store_conn *conn, struct audit_chain *ret_chain)
     return 0;
 }
 
-static char *json_text(json_t *j)
-{
-    return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
-}
-
 int audit_append(struct store_txn *txn, const char *actor, const char *role,
                  const char *action, const char *object, json_t *before, json_t *after)
 {
-    _cleanup_free_ char *before_s = json_text(before);
-    _cleanup_free_ char *after_s = json_text(after);
+    _cleanup_free_ char *before_s = audit_json_text(before);
+    _cleanup_free_ char *after_s = audit_json_text(after);
     return audit_append_text(txn, actor, role, action, object, before_s, after_s);
 }
 
@@ -128,40 +123,238 @@ int audit_append_text(struct store_txn *txn, const char *actor, const char *role
     return 0;
 }
 
-char *audit_json_strings(const char *const *pairs, size_t n)
+/* ---- the trail's JSON, written directly ----
+ *
+ * Byte for byte what json_dumps(J, AUDIT_JSON_FLAGS) writes: compact, keys
+ * sorted bytewise, every character outside printable ASCII escaped (\uXXXX,
+ * upper-case hex, a surrogate pair beyond the BMP; \b \f \n \r \t by name),
+ * "/" as is.  jansson's dump took ~26,000 instructions for a VM's move
+ * (a callback per token, its keys sorted through its own allocations, and
+ * json_deep_copy() to add the move's own keys): a quarter of the audit's
+ * cost per VM.  What this writer does not do itself (reals, strings that
+ * are not UTF-8, keys with NUL, nesting deeper than JSON_MAX_DEPTH) goes to
+ * jansson, so the form never changes. */
+#define AUDIT_JSON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+#define JSON_MAX_DEPTH 32
+
+static const char hex_upper[] = "0123456789ABCDEF";
+
+static void put_u16(struct strbuf *sb, unsigned v)
+{
+    char seq[6] = { '\\', 'u', hex_upper[(v >> 12) & 15], hex_upper[(v >> 8) & 15],
+                    hex_upper[(v >> 4) & 15], hex_upper[v & 15] };
+    strbuf_add(sb, seq, sizeof seq);
+}
+
+/* One UTF-8 sequence at S (LEN bytes left): its code point and length, or
+ * 0 when it is not valid UTF-8 (overlong, surrogate, beyond U+10FFFF). */
+static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *ret)
+{
+    unsigned char c = s[0];
+    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    if (n == 0 || n > len)
+        return 0;
+    uint32_t cp = c & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    *ret = cp;
+    return n;
+}
+
+static bool put_string(struct strbuf *sb, const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *) text;
+    strbuf_add(sb, "\"", 1);
+    size_t run = 0;     /* start of the bytes copied as they are */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        strbuf_add(sb, text + run, i - run);
+        size_t n = 1;
+        switch (c) {
+        case '"': strbuf_add(sb, "\\\"", 2); break;
+        case '\\': strbuf_add(sb, "\\\\", 2); break;
+        case '\b': strbuf_add(sb, "\\b", 2); break;
+        case '\f': strbuf_add(sb, "\\f", 2); break;
+        case '\n': strbuf_add(sb, "\\n", 2); break;
+        case '\r': strbuf_add(sb, "\\r", 2); break;
+        case '\t': strbuf_add(sb, "\\t", 2); break;
+        default: {
+            uint32_t cp = c;
+            if (c >= 0x80 && (n = utf8_next(s + i, len - i, &cp)) == 0)
+                return false;
+            if (cp < 0x10000) {
+                put_u16(sb, cp);
+            } else {
+                cp -= 0x10000;
+                put_u16(sb, 0xd800 | (cp >> 10));
+                put_u16(sb, 0xdc00 | (cp & 0x3ff));
+            }
+        }
+        }
+        i += n;
+        run = i;
+    }
+    strbuf_add(sb, text + run, len - run);
+    strbuf_add(sb, "\"", 1);
+    return true;
+}
+
+/* A member to write: KEY with a jansson VALUE, or with the string TEXT. */
+struct member {
+    const char *key;
+    json_t *value;
+    const char *text;
+};
+
+static int cmp_member(const void *a, const void *b)
+{
+    return strcmp(((const struct member *) a)->key, ((const struct member *) b)->key);
+}
+
+/* Insertion sort for a move's handful of keys (glibc's qsort() sets up a
+ * merge sort, and may allocate, on every call); qsort() for big objects. */
+static void sort_members(struct member *m, size_t n)
+{
+    if (n > 16) {
+        qsort(m, n, sizeof *m, cmp_member);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct member x = m[i];
+        size_t j = i;
+        for (; j > 0 && strcmp(m[j - 1].key, x.key) > 0; j--)
+            m[j] = m[j - 1];
+        m[j] = x;
+    }
+}
+
+static bool put_value(struct strbuf *sb, json_t *j, int depth);
+
+/* The members of OBJECT (may be NULL) and N key/text PAIRS over them (a
+ * NULL text sets nothing), keys sorted.  A pair's key replaces the
+ * object's member of that name. */
+static bool put_object(struct strbuf *sb, json_t *object, const char *const *pairs, size_t n_pairs, int depth)
+{
+    size_t size = (object ? json_object_size(object) : 0) + n_pairs;
+    struct member stack[16];
+    struct member *m = size <= YG_ARRAY_SIZE(stack) ? stack : xmalloc(size * sizeof *m);
+    size_t n = 0;
+    bool ok = true;
+    for (size_t i = 0; i < n_pairs; i++)
+        if (pairs[2 * i + 1])
+            m[n++] = (struct member) { .key = pairs[2 * i], .text = pairs[2 * i + 1] };
+    size_t n_own = n;
+    if (object) {
+        for (void *it = json_object_iter(object); it; it = json_object_iter_next(object, it)) {
+            const char *key = json_object_iter_key(it);
+            json_t *v = json_object_iter_value(it);
+            if (json_object_iter_key_len(it) != strlen(key)) {
+                ok = false;     /* a key with a NUL in it */
+                break;
+            }
+            bool replaced = false;
+            for (size_t i = 0; i < n_own && !replaced; i++)
+                replaced = streq(m[i].key, key);
+            if (!replaced)
+                m[n++] = (struct member) { .key = key, .value = v };
+        }
+    }
+    if (ok) {
+        sort_members(m, n);
+        strbuf_add(sb, "{", 1);
+        for (size_t i = 0; i < n && ok; i++) {
+            if (i > 0)
+                strbuf_add(sb, ",", 1);
+            ok = put_string(sb, m[i].key, strlen(m[i].key));
+            strbuf_add(sb, ":", 1);
+            if (ok)
+                ok = m[i].text ? put_string(sb, m[i].text, strlen(m[i].text))
+                               : put_value(sb, m[i].value, depth + 1);
+        }
+        strbuf_add(sb, "}", 1);
+    }
+    if (m != stack)
+        free(m);
+    return ok;
+}
+
+static bool put_value(struct strbuf *sb, json_t *j, int depth)
+{
+    if (depth > JSON_MAX_DEPTH)
+        return false;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return put_object(sb, j, NULL, 0, depth);
+    case JSON_ARRAY: {
+        strbuf_add(sb, "[", 1);
+        size_t n = json_array_size(j);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                strbuf_add(sb, ",", 1);
+            if (!put_value(sb, json_array_get(j, i), depth + 1))
+                return false;
+        }
+        strbuf_add(sb, "]", 1);
+        return true;
+    }
+    case JSON_STRING:
+        return put_string(sb, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER: {
+        char num[24];
+        int len = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        strbuf_add(sb, num, (size_t) len);
+        return true;
+    }
+    case JSON_TRUE:
+        strbuf_add(sb, "true", 4);
+        return true;
+    case JSON_FALSE:
+        strbuf_add(sb, "false", 5);
+        return true;
+    case JSON_NULL:
+        strbuf_add(sb, "null", 4);
+        return true;
+    default:
+        return false;   /* a real: jansson's digits */
+    }
+}
+
+char *audit_json_text(json_t *j)
+{
+    if (!j)
+        return NULL;
+    struct strbuf sb;
+    strbuf_init(&sb);
+    if (put_value(&sb, j, 0))
+        return strbuf_steal(&sb);
+    strbuf_free(&sb);
+    return json_dumps(j, AUDIT_JSON_FLAGS | JSON_ENCODE_ANY);
+}
+
+char *audit_json_text_with(json_t *object, const char *const *pairs, size_t n)
 {
     struct strbuf sb;
     strbuf_init(&sb);
-    strbuf_add(&sb, "{", 1);
-    bool first = true;
-    for (size_t i = 0; i < n; i++) {
-        const char *key = pairs[2 * i], *value = pairs[2 * i + 1];
-        if (!value)
-            continue;
-        if (!first)
-            strbuf_add(&sb, ",", 1);
-        first = false;
-        strbuf_add(&sb, "\"", 1);
-        strbuf_puts(&sb, key);
-        strbuf_add(&sb, "\":\"", 3);
-        const char *run = value;
-        for (const char *p = value; *p; p++) {
-            unsigned char c = (unsigned char) *p;
-            if (c < 0x20 || c > 0x7e) {
-                strbuf_free(&sb);
-                return NULL;
-            }
-            if (c == '"' || c == '\\') {
-                strbuf_add(&sb, run, (size_t) (p - run));
-                strbuf_add(&sb, "\\", 1);
-                run = p;
-            }
-        }
-        strbuf_puts(&sb, run);
-        strbuf_add(&sb, "\"", 1);
-    }
-    strbuf_add(&sb, "}", 1);
-    return strbuf_steal(&sb);
+    if (put_object(&sb, object, pairs, n, 0))
+        return strbuf_steal(&sb);
+    strbuf_free(&sb);
+    json_t *copy = object ? json_deep_copy(object) : json_object();
+    for (size_t i = 0; i < n; i++)
+        if (pairs[2 * i + 1])
+            json_object_set_new(copy, pairs[2 * i], json_string(pairs[2 * i + 1]));
+    char *text = json_dumps(copy, AUDIT_JSON_FLAGS);
+    json_decref(copy);
+    return text;
 }
 
 int audit_chain_save_head(struct store_conn *conn, const struct audit_chain *chain)

@@ -30,11 +30,16 @@ int audit_append(struct store_txn *txn, const char *actor, const char *role,
 int audit_append_text(struct store_txn *txn, const char *actor, const char *role,
                       const char *action, const char *object, const char *before, const char *after);
 
-/* {"KEY":"VALUE",...} in the trail's form, from N key/value pairs given
- * with the keys in sorted order; a NULL value leaves its key out.  NULL
- * when a value is not plain printable ASCII (the caller then builds the
- * object with jansson, which escapes the rest).  Free with free(). */
-char *audit_json_strings(const char *const *pairs, size_t n);
+/* J as JSON text in the trail's form: byte for byte
+ * json_dumps(J, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII), written
+ * directly (jansson's own dump is kept for what this does not write
+ * itself, such as reals).  NULL for a NULL J.  Free with free(). */
+char *audit_json_text(json_t *j);
+/* The same for the object OBJECT (NULL: {}) with N more KEY/TEXT string
+ * PAIRS set on it, without changing or copying OBJECT: a pair's key
+ * replaces OBJECT's member of that name, a NULL text sets nothing.  The
+ * pairs need not be sorted. */
+char *audit_json_text_with(json_t *object, const char *const *pairs, size_t n);
 
 /* Hash of one entry: SHA-256 over prev_hash and each field length-prefixed,
  * so no field can bleed into the next.  out[65]. */

@@ -399,39 +399,6 @@ static bool request_may_follow(enum vm_state from, enum vm_state to)
            to == VM_DECOMMISSIONED;
 }
 
-static int cmp_pair_key(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
-/* A move's "after" as text when EXTRA holds only strings (placement,
- * decommission, observed moves) and no key of its own is repeated: EXTRA's
- * members, "error", "state" and "step", keys sorted.  NULL: jansson's turn
- * (nested values, numbers, booleans, nulls, text to escape). */
-static char *after_strings(json_t *extra, const char *error, const char *state, const char *step)
-{
-    enum { MAX_PAIRS = 12 };
-    const char *pairs[2 * MAX_PAIRS];
-    size_t n = 0;
-    const char *key;
-    json_t *v;
-    json_object_foreach(extra, key, v) {
-        if (!json_is_string(v) || n == MAX_PAIRS - 3 || streq(key, "error") || streq(key, "state") ||
-            streq(key, "step"))
-            return NULL;
-        pairs[2 * n] = key;
-        pairs[2 * n + 1] = json_string_value(v);
-        n++;
-    }
-    const char *own[] = { "error", error, "state", state, "step", step };
-    for (size_t i = 0; i < 3; i++, n++) {
-        pairs[2 * n] = own[2 * i];
-        pairs[2 * n + 1] = own[2 * i + 1];
-    }
-    qsort(pairs, n, 2 * sizeof pairs[0], cmp_pair_key);
-    return audit_json_strings(pairs, n);
-}
-
 static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t id, int64_t request_id,
                       enum vm_state from, const char *old_step, enum vm_state to, const char *step,
                       const char *error, const char *audit_action, json_t *extra)
@@ -441,26 +408,12 @@ static int vm_changed(struct store_txn *txn, const struct principal *by, int64_t
     char action[48];
     if (!audit_action)
         snprintf(action, sizeof action, "vm.%s", state_names[to]);
-    /* The entry's JSON written directly where it is plain strings (most
-     * of a VM's moves); jansson for the rest, in the same form. */
+    /* The move's own keys set over EXTRA as the trail writes them, without
+     * a copy of EXTRA. */
     const char *before_pairs[] = { "state", state_names[from], "step", old_step };
-    _cleanup_free_ char *before_s = audit_json_strings(before_pairs, 2);
-    _cleanup_free_ char *after_s = after_strings(extra, error, state_names[to], step);
-    if (!before_s) {
-        json_t *before = json_pack("{s:s, s:s?}", "state", state_names[from], "step", old_step);
-        before_s = json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-        json_decref(before);
-    }
-    if (!after_s) {
-        json_t *after = extra ? json_deep_copy(extra) : json_object();
-        json_object_set_new(after, "state", json_string(state_names[to]));
-        if (step)
-            json_object_set_new(after, "step", json_string(step));
-        if (error)
-            json_object_set_new(after, "error", json_string(error));
-        after_s = json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-        json_decref(after);
-    }
+    const char *after_pairs[] = { "state", state_names[to], "step", step, "error", error };
+    _cleanup_free_ char *before_s = audit_json_text_with(NULL, before_pairs, 2);
+    _cleanup_free_ char *after_s = audit_json_text_with(extra, after_pairs, 3);
     int r = audit_append_text(txn, by->actor, actor_role(by), audit_action ? audit_action : action, object,
                               before_s, after_s);
     if (r < 0)

@@ -432,32 +432,98 @@ static void test_approval_race(void **state)
 }
 
 /* The audit trail's hand-written JSON is what jansson writes for the same
- * object (compact, keys sorted, ASCII only), and it refuses what it does
- * not escape itself (controls, non-ASCII), leaving those to jansson. */
-static void test_audit_json_strings(void **state)
+ * value (compact, keys sorted, ASCII only), byte for byte: the trail's
+ * form must not change with the writer.  Random values of every kind
+ * (nested objects and arrays, every escape, UTF-8 of 1 to 4 bytes, integer
+ * extremes, reals that go to jansson), from a fixed seed. */
+static const char *const json_pieces[] = {
+    "a", "Z", "0", " ", "\"", "\\", "/", "\b", "\f", "\n", "\r", "\t", "\x01", "\x1f", "\x7f",
+    "\xc3\xa9", "\xe4\xba\x91", "\xef\xbf\xbf", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "key", "~",
+};
+
+static json_t *random_json(unsigned *seed, int depth)
 {
-    const char *values[] = { "running", "", "say \"hi\"", "C:\\path\\", "a/b {}[]:,", "~!@#$%^&*()" };
-    for (size_t i = 0; i < YG_ARRAY_SIZE(values); i++)
-        for (int with_null = 0; with_null < 2; with_null++) {
-            const char *pairs[] = { "error", with_null ? NULL : values[i], "state", values[i], "step", "build" };
-            char *mine = audit_json_strings(pairs, 3);
-            assert_non_null(mine);
-            json_t *j = json_pack("{s:s, s:s}", "state", values[i], "step", "build");
-            if (!with_null)
-                json_object_set_new(j, "error", json_string(values[i]));
-            char *theirs = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+    int kind = rand_r(seed) % (depth > 3 ? 6 : 8);
+    switch (kind) {
+    case 0: {
+        char text[64] = "";
+        for (int n = rand_r(seed) % 6; n > 0; n--)
+            strcat(text, json_pieces[rand_r(seed) % YG_ARRAY_SIZE(json_pieces)]);
+        return json_string(text);
+    }
+    case 1: {
+        static const json_int_t ints[] = { 0, -1, 7, 1000000007, INT64_MAX, INT64_MIN };
+        return json_integer(ints[rand_r(seed) % YG_ARRAY_SIZE(ints)]);
+    }
+    case 2: return json_true();
+    case 3: return json_false();
+    case 4: return json_null();
+    case 5: return rand_r(seed) % 4 == 0 ? json_real(0.1 * rand_r(seed)) : json_string("plain");
+    case 6: {
+        json_t *a = json_array();
+        for (int n = rand_r(seed) % 4; n > 0; n--)
+            json_array_append_new(a, random_json(seed, depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (int n = rand_r(seed) % 5; n > 0; n--) {
+            char key[32] = "";
+            for (int k = 1 + rand_r(seed) % 3; k > 0; k--)
+                strcat(key, json_pieces[rand_r(seed) % YG_ARRAY_SIZE(json_pieces)]);
+            json_object_set_new(o, key, random_json(seed, depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+static void test_audit_json_text(void **state)
+{
+    (void) state;
+    const int flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII;
+    unsigned seed = 20261126;
+    for (int i = 0; i < 3000; i++) {
+        json_t *j = random_json(&seed, 0);
+        char *mine = audit_json_text(j);
+        char *theirs = json_dumps(j, flags | JSON_ENCODE_ANY);
+        assert_non_null(mine);
+        assert_string_equal(mine, theirs);
+        free(mine);
+        free(theirs);
+        /* The same with the move's own keys set over an object. */
+        if (json_is_object(j)) {
+            const char *step = i % 3 == 0 ? NULL : json_pieces[i % YG_ARRAY_SIZE(json_pieces)];
+            const char *pairs[] = { "state", "running", "step", step, "key", "over\xe4\xba\x91" };
+            mine = audit_json_text_with(j, pairs, 3);
+            json_t *copy = json_deep_copy(j);
+            for (size_t k = 0; k < 3; k++)
+                if (pairs[2 * k + 1])
+                    json_object_set_new(copy, pairs[2 * k], json_string(pairs[2 * k + 1]));
+            theirs = json_dumps(copy, flags);
             assert_string_equal(mine, theirs);
             free(mine);
             free(theirs);
-            json_decref(j);
+            json_decref(copy);
         }
-    const char *refused[] = { "line\nbreak", "tab\there", "\xe4\xba\x91 cloud", "\x7f" };
-    for (size_t i = 0; i < YG_ARRAY_SIZE(refused); i++) {
-        const char *pairs[] = { "state", refused[i] };
-        assert_null(audit_json_strings(pairs, 1));
+        json_decref(j);
     }
+    /* An object too big for the insertion sort. */
+    json_t *big = json_object();
+    for (int i = 0; i < 40; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", (i * 37) % 40);
+        json_object_set_new(big, key, json_integer(i));
+    }
+    char *mine = audit_json_text(big);
+    char *theirs = json_dumps(big, flags);
+    assert_string_equal(mine, theirs);
+    free(mine);
+    free(theirs);
+    json_decref(big);
+    assert_null(audit_json_text(NULL));
     const char *none[] = { "state", NULL };
-    char *empty = audit_json_strings(none, 1);
+    char *empty = audit_json_text_with(NULL, none, 1);
     assert_string_equal(empty, "{}");
     free(empty);
 }
@@ -871,7 +937,7 @@ int main(void)
         cmocka_unit_test(test_transition_table),
         cmocka_unit_test(test_migrations_ordered),
         cmocka_unit_test(test_upgrade_from_v1),
-        cmocka_unit_test(test_audit_json_strings),
+        cmocka_unit_test(test_audit_json_text),
         cmocka_unit_test_setup_teardown(test_open_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_last_jobs, setup, teardown),
