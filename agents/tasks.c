@@ -864,6 +864,7 @@ static void runner_run_tasks(struct tasks_runner *r, json_t *tasks)
 static void *runner_main(void *userdata)
 {
     struct tasks_runner *r = userdata;
+    thread_set_name("yga-tasks");
     while (!atomic_load(&r->stop)) {
         if (!r->have_token) {
             _cleanup_free_ char *token = NULL;

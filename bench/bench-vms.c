@@ -22,6 +22,7 @@
  * a profile of the controller's measured window only (see perf_control). */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -402,6 +403,82 @@ static struct cost cost_add(struct cost a, struct cost b)
     return (struct cost) { a.wall + b.wall, a.cpu + b.cpu, a.sys + b.sys, a.switches + b.switches };
 }
 
+/* CPU time of every thread of this process (/proc/self/task/TID/schedstat:
+ * nanoseconds on a CPU), with the name the controller gives it
+ * (thread_set_name()), to say where the controller's CPU goes. */
+#define MAX_THREADS 256
+struct thread_cpu {
+    long tid;
+    char name[16];
+    uint64_t ns;
+};
+
+static size_t threads_snapshot(struct thread_cpu *t)
+{
+    DIR *d = opendir("/proc/self/task");
+    size_t n = 0;
+    struct dirent *de;
+    while (d && n < MAX_THREADS && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", de->d_name);
+        FILE *f = fopen(path, "r");
+        unsigned long long ns = 0;
+        bool ok = f && fscanf(f, "%llu", &ns) == 1;
+        if (f)
+            fclose(f);
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        f = fopen(path, "r");
+        char name[16] = "?";
+        if (f && fgets(name, sizeof name, f))
+            name[strcspn(name, "\n:")] = '\0';      /* yg-hv:hv01 -> yg-hv */
+        if (f)
+            fclose(f);
+        if (ok) {
+            t[n] = (struct thread_cpu) { .tid = atol(de->d_name), .ns = ns };
+            snprintf(t[n].name, sizeof t[n].name, "%s", name);
+            n++;
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The window's CPU by thread name: what each kind of thread used between
+ * the snapshots BEFORE and NOW; "(ended)" is the threads that ended in the
+ * window (a host's step helpers), from the process's total TOTAL_S. */
+static void print_threads(const struct thread_cpu *before, size_t n_before, const struct thread_cpu *now,
+                          size_t n_now, double total_s, int n_vms)
+{
+    struct thread_cpu groups[MAX_THREADS];
+    size_t n_groups = 0;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n_now; i++) {
+        uint64_t was = 0;
+        for (size_t k = 0; k < n_before; k++)
+            if (before[k].tid == now[i].tid)
+                was = before[k].ns;
+        uint64_t used = now[i].ns - was;
+        sum += used;
+        size_t g = 0;
+        while (g < n_groups && strcmp(groups[g].name, now[i].name) != 0)
+            g++;
+        if (g == n_groups)
+            groups[n_groups++] = (struct thread_cpu) { .tid = 0, .ns = 0 };
+        snprintf(groups[g].name, sizeof groups[g].name, "%s", now[i].name);
+        groups[g].ns += used;
+        groups[g].tid++;
+    }
+    printf("  CPU per VM by thread (name, threads: us per VM):");
+    for (size_t g = 0; g < n_groups; g++)
+        if (groups[g].ns / (uint64_t) n_vms >= 1000)
+            printf(" %s x%ld: %.0f;", groups[g].name, groups[g].tid, (double) groups[g].ns / 1e3 / n_vms);
+    double ended = total_s * 1e9 - (double) sum;
+    printf(" (ended): %.0f\n", ended > 0 ? ended / 1e3 / n_vms : 0.0);
+}
+
 /* One pass of the loop through yunguand's code: N_VMS VMs in requests of
  * PER_REQUEST submitted and approved, built, then decommissioned.  ROUND
  * numbers the pass (request names, VM ids: the store keeps earlier ones). */
@@ -500,11 +577,14 @@ static int bench_loop(int n_vms, int n_hosts)
      * host) instead, for a side-by-side of the libvirt work. */
     const char *window = getenv("PROFILE");
     bool profile_direct = window && streq(window, "direct");
+    static struct thread_cpu threads0[MAX_THREADS], threads1[MAX_THREADS];
+    size_t n_threads0 = threads_snapshot(threads0);
     if (!profile_direct)
         perf_control("enable");
     controller_loop(&f, n_vms, warm ? 1 : 0, &build, &decom);
     if (!profile_direct)
         perf_control("disable");
+    size_t n_threads1 = threads_snapshot(threads1);
     struct store_stats s1;
     store_get_stats(f.store, &s1);
     vms_engine_stop(e);
@@ -541,6 +621,7 @@ static int bench_loop(int n_vms, int n_hosts)
     print_cost("submit+approve -> all running:", build, n_vms);
     print_cost("decommission -> all reclaimed:", decom, n_vms);
     print_cost("whole loop:", total, n_vms);
+    print_threads(threads0, n_threads0, threads1, n_threads1, total.cpu, n_vms);
     printf("  store: %llu commits for %llu jobs; %lld audit entries; %lld of %d requests closed\n",
            (unsigned long long) (s1.commits - s0.commits), (unsigned long long) (s1.jobs - s0.jobs),
            (long long) audits, (long long) closed, n_requests);

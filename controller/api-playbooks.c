@@ -485,6 +485,7 @@ static void on_task_released(int64_t host_id, void *data)
 static void *timer_main(void *arg)
 {
     struct task_waiters *w = arg;
+    thread_set_name("yg-task-timer");
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
         uint64_t now = monotonic_usec(), next = 0;

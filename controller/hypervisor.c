@@ -371,6 +371,16 @@ struct force_off {
     atomic_size_t next;
 };
 
+static void *force_off_main(void *arg);
+
+/* A helper's own thread, named for top -H (the host's thread also runs
+ * force_off_main() itself). */
+static void *force_off_thread(void *arg)
+{
+    thread_set_name("yg-force-off");
+    return force_off_main(arg);
+}
+
 static void *force_off_main(void *arg)
 {
     struct force_off *f = arg;
@@ -427,7 +437,7 @@ int hv_domains_shutdown(virConnectPtr conn, const char *const *names, size_t n, 
     pthread_t threads[FORCE_OFF_THREADS];
     size_t started = 0;
     for (size_t k = 1; k < FORCE_OFF_THREADS && k < n_on; k++)
-        if (pthread_create(&threads[started], NULL, force_off_main, &f) == 0)
+        if (pthread_create(&threads[started], NULL, force_off_thread, &f) == 0)
             started++;
     force_off_main(&f);
     for (size_t k = 0; k < started; k++)
@@ -557,6 +567,7 @@ struct hv {
 static void *event_loop_main(void *arg)
 {
     struct hv *hv = arg;
+    thread_set_name("yg-events");
     while (!atomic_load(&hv->loop_stop))
         if (virEventRunDefaultImpl() < 0) {
             _cleanup_free_ char *m = hv_error_message();
@@ -699,6 +710,7 @@ static void *host_main(void *arg)
 {
     struct hv_host *h = arg;
     struct hv *hv = h->hv;
+    thread_set_name("yg-hv:%s", h->name);
     pthread_mutex_lock(&hv->lock);
     for (;;) {
         if (h->stop)

@@ -350,6 +350,7 @@ static void store_run_group(struct store *s, struct store_job *jobs)
 static void *store_writer_main(void *arg)
 {
     struct store *s = arg;
+    thread_set_name("yg-store");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (!s->head && !s->stopping)
@@ -541,6 +542,7 @@ struct store_ticker {
 static void *ticker_main(void *arg)
 {
     struct store_ticker *t = arg;
+    thread_set_name("yg-sweep");
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {
         struct timespec deadline;

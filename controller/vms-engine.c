@@ -636,6 +636,7 @@ static void step_par_round(struct step_par *p)
 static void *step_helper_main(void *arg)
 {
     struct step_par *p = arg;
+    thread_set_name("yg-hv+");
     pthread_mutex_lock(&p->lock);
     /* Not p->round: this thread may start after its first round began. */
     unsigned seen = p->joined_at;
@@ -1242,6 +1243,7 @@ static int lease_run(struct store_txn *txn, void *ctx)
 static void *engine_main(void *arg)
 {
     struct vms_engine *e = arg;
+    thread_set_name("yg-engine");
     uint64_t next_place = 0, next_lease = 0;
     uint64_t next_reconcile = monotonic_usec() + 2000000ull;
     pthread_mutex_lock(&e->lock);

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -225,4 +226,15 @@ size_t edit_distance(const char *a, const char *b)
         memcpy(prev, cur, sizeof cur);
     }
     return prev[lb];
+}
+
+void thread_set_name(const char *fmt, ...)
+{
+    char name[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    name[15] = '\0';
+    pthread_setname_np(pthread_self(), name);
 }

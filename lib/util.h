@@ -57,6 +57,11 @@ int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t
 /* The same for an open descriptor (stdin), read to its end. */
 int read_fd_limited(int fd, size_t max_size, char **ret_data, size_t *ret_len);
 
+/* Name the calling thread (printf format; the kernel keeps 15 bytes), so
+ * that top -H, ps -L and /proc/PID/task/TID/comm say which thread uses the
+ * CPU: yg-store (the writer), yg-hv:HOST, yg-events, yg-engine, ... */
+void thread_set_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Wall clock as RFC 3339 UTC text "2026-11-25T23:30:43.123Z" into buf[32]. */
 void format_utc_now(char buf[static 32]);
 /* Monotonic clock in microseconds. */
