@@ -238,13 +238,13 @@ int hosts_update_status(struct store_txn *txn, const char *name, bool up,
     "SELECT h.id, h.name, h.libvirt_uri, h.storage_pool, h.drained, h.hv_status, h.hv_error, " \
     "       h.cpus, h.memory_mib, h.disk_gib, h.disk_available_gib, h.capacity_at, h.registered_at, " \
     "       (SELECT COALESCE(SUM(v.vcpus),0) FROM vms v WHERE v.host_id = h.id" \
-    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
+    "        AND " VM_HELD_SQL("v.") "), " \
     "       (SELECT COALESCE(SUM(v.memory_mib),0) FROM vms v WHERE v.host_id = h.id" \
-    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
+    "        AND " VM_HELD_SQL("v.") "), " \
     "       (SELECT COALESCE(SUM(v.disk_gib),0) FROM vms v WHERE v.host_id = h.id" \
-    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
+    "        AND " VM_HELD_SQL("v.") "), " \
     "       (SELECT count(*) FROM vms v WHERE v.host_id = h.id" \
-    "        AND v.state IN (" VM_HELD_STATES_SQL ")), " \
+    "        AND " VM_HELD_SQL("v.") "), " \
     "       h.hv_status_at " \
     "FROM hosts h "
 

@@ -56,7 +56,7 @@ int quota_usage(struct store_conn *conn, int64_t department_id, struct quota_amo
         "    AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.request_id = r.id) "
         "  UNION ALL "
         "  SELECT v.vcpus, v.memory_mib, v.disk_gib, 1 FROM vms v "
-        "  WHERE v.department_id = ?1 AND v.state IN (" VM_HELD_STATES_SQL "))");
+        "  WHERE v.department_id = ?1 AND " VM_HELD_SQL("v.") ")");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, department_id);

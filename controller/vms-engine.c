@@ -889,7 +889,7 @@ static int host_status_run(struct store_txn *txn, void *ctx)
     struct store_conn *conn = store_txn_conn(txn);
     sqlite3_stmt *st = store_stmt(conn,
         "SELECT v.id FROM vms v JOIN hosts h ON h.id = v.host_id WHERE h.name = ?1 "
-        "AND v.state IN ('running','stopped') AND v.step IS NULL");
+        "AND " VM_HELD_SQL("v.") " AND v.state IN ('running','stopped') AND v.step IS NULL");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, j->host);
@@ -1055,7 +1055,7 @@ static void reconcile_task(virConnectPtr conn, const char *host, const char *poo
     struct store_conn *reader = ok ? store_reader(e->store) : NULL;
     sqlite3_stmt *st = reader ? store_stmt(reader,
         "SELECT v.id, v.state, v.step IS NOT NULL, v.domain_name FROM vms v JOIN hosts h ON h.id = v.host_id "
-        "WHERE h.name = ?1 AND v.state IN (" VM_HELD_STATES_SQL ") AND v.domain_name IS NOT NULL")
+        "WHERE h.name = ?1 AND " VM_HELD_SQL("v.") " AND v.domain_name IS NOT NULL")
                    : NULL;
     if (st) {
         qsort(doms, n_doms, sizeof *doms, cmp_domain);

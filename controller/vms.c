@@ -337,13 +337,17 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
         log_warn(LOG_DOMAIN, "vm %" PRId64 ": no transition %s -> %s", id, state_names[from], state_names[to]);
         return -EBUSY;
     }
+    /* Only the move that releases a VM's resources makes it decommissioned
+     * (released_at, migration 012, is written with it). */
+    if (to == VM_DECOMMISSIONED && !(more && more->release_addresses) && (int) to != from)
+        return -EINVAL;
     char at[32];
     format_utc_now(at);
     if (more && more->release_addresses)
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
-            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL, mac = NULL "
-            "WHERE id = ?1");
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL, mac = NULL, "
+            "released_at = ?4 WHERE id = ?1");
     else if (more && more->wipe_method)
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
@@ -604,11 +608,11 @@ static int load_hosts(struct store_conn *conn, struct host_slot **ret, size_t *r
         "SELECT h.id, h.name, h.hv_status = 'up', h.drained, COALESCE(h.cpus, 0), "
         "       COALESCE(h.memory_mib, 0), COALESCE(h.disk_gib, 0), "
         "       (SELECT COALESCE(SUM(v.vcpus),0) FROM vms v WHERE v.host_id = h.id"
-        "        AND v.state IN (" VM_HELD_STATES_SQL ")), "
+        "        AND " VM_HELD_SQL("v.") "), "
         "       (SELECT COALESCE(SUM(v.memory_mib),0) FROM vms v WHERE v.host_id = h.id"
-        "        AND v.state IN (" VM_HELD_STATES_SQL ")), "
+        "        AND " VM_HELD_SQL("v.") "), "
         "       (SELECT COALESCE(SUM(v.disk_gib),0) FROM vms v WHERE v.host_id = h.id"
-        "        AND v.state IN (" VM_HELD_STATES_SQL ")) "
+        "        AND " VM_HELD_SQL("v.") ") "
         "FROM hosts h WHERE h.registered_at IS NOT NULL ORDER BY h.name");
     if (!st)
         return -EIO;
@@ -1620,7 +1624,7 @@ int vms_lease_sweep(struct store_txn *txn, int64_t now)
         "  julianday(?1) > julianday(v.lease_until), "
         "  julianday(?1) > julianday(v.lease_until) + COALESCE(lp.grace_days, ?3) "
         "FROM vms v LEFT JOIN lease_policies lp ON lp.department_id = v.department_id "
-        "WHERE v.state IN ('running','stopped','error','unknown','pending') "
+        "WHERE " VM_HELD_SQL("v.") " AND v.state IN ('running','stopped','error','unknown','pending') "
         "  AND julianday(?1) >= julianday(v.lease_until) - COALESCE(lp.notice_days, ?2) "
         "ORDER BY v.id LIMIT 500";
     sqlite3_stmt *st = store_stmt(conn, sql);

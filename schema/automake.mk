@@ -4,7 +4,7 @@ SCHEMA_SQL = schema/yunguan.sql schema/migrations/002-idempotency.sql \
 	schema/migrations/005-quota-indexes.sql schema/migrations/006-audit-object.sql \
 	schema/migrations/007-playbooks.sql schema/migrations/008-results-sha256.sql \
 	schema/migrations/009-vms-step-by-host.sql schema/migrations/010-vms-mac-released.sql \
-	schema/migrations/011-vms-request-state.sql
+	schema/migrations/011-vms-request-state.sql schema/migrations/012-vms-released.sql
 EXTRA_DIST += $(SCHEMA_SQL) schema/sql2c.sh
 dist_pkgdata_DATA = $(SCHEMA_SQL)
 

@@ -123,6 +123,53 @@ else
     not_ok "yunguand starts on the changed copy"
 fi
 
+# ---- a version-11 database with VMs (migration 12: released_at) ----
+# Migration 12 moves "does this VM hold resources" from the state into
+# released_at; a VM decommissioned before it must not count again.
+mkdir "$YG_TMP/v11"
+DB11=$YG_TMP/v11/yunguan.db
+{
+    cat "$top_srcdir/schema/yunguan.sql"
+    for m in "$top_srcdir"/schema/migrations/0*.sql; do
+        n=$(basename "$m" | sed 's/^0*\([0-9][0-9]*\)-.*/\1/')
+        [ "$n" -le 11 ] && cat "$m"
+    done
+    cat <<SQL
+PRAGMA user_version = 11;
+INSERT INTO departments (id, name, created_at) VALUES (1, 'health', '$AT');
+INSERT INTO quotas (department_id, vcpus, memory_mib, disk_gib, vms, max_lease_days)
+    VALUES (1, 16, 65536, 1024, 10, 365);
+INSERT INTO tokens (id, secret_sha256, role, department_id, description, created_at, created_by)
+    VALUES (1, '$(sha "$DEPT_SECRET")', 'department', 1, 'health ops (v11)', '$AT', 'system');
+INSERT INTO requests (id, department_id, name, state, purpose, security_level, lease_until, segment,
+                      ipv6, total_vms, total_vcpus, total_memory_mib, total_disk_gib, source,
+                      submitted_by, created_at, updated_at)
+    VALUES (1, 1, 'two-vms', 'active', 'A request stored by version 11', 2, '$LEASE',
+            'health-dmz', 'off', 2, 6, 6144, 60, 'apiVersion: yunguan/v1', 'token:1', '$AT', '$AT');
+INSERT INTO vms (id, request_id, department_id, name, group_position, vcpus, memory_mib, disk_gib,
+                 image, ipv6_mode, state, lease_until, created_at, updated_at)
+    VALUES (1, 1, 1, 'web-1', 0, 2, 2048, 20, 'kylin', 'off', 'running', '$LEASE', '$AT', '$AT'),
+           (2, 1, 1, 'web-2', 0, 4, 4096, 40, 'kylin', 'off', 'decommissioned', '$LEASE', '$AT',
+            '2026-01-06T09:00:00.000Z');
+SQL
+} | sqlite3 "$DB11"
+check_eq "$(sqlite3 "$DB11" 'PRAGMA user_version')" 11 "the sqlite3 shell builds a version-11 database with two VMs"
+if yg_daemon_start "$DB11"; then
+    check_match "$(cat "$YG_LOG")" "applied schema migration 012-vms-released.sql \(version 11 -> 12\)" \
+        "yunguand migrates it from version 11"
+    yg "$DEPT_SECRET" --json quota show health
+    check_eq "$(jqr '.quota.usage | "\(.vcpus) \(.memory_mib) \(.disk_gib) \(.vms)"')" "2 2048 20 1" \
+        "only the running VM counts against the quota, not the one decommissioned before the upgrade"
+    yg_daemon_stop
+    check_eq "$(sqlite3 "$DB11" 'SELECT id || ":" || ifnull(released_at, "held") FROM vms ORDER BY id' | tr '\n' ' ')" \
+        "1:held 2:2026-01-06T09:00:00.000Z " \
+        "released_at: NULL for the running VM, the time it was decommissioned for the other"
+    check_eq "$(sqlite3 "$DB11" "SELECT count(*) FROM sqlite_master WHERE name IN ('vms_state', 'vms_host_state', 'vms_department_usage')")" 0 \
+        "the state-bearing indexes are gone"
+else
+    not_ok "yunguand starts on the version-11 database"
+fi
+
 # ---- a database from the future ----
 mkdir "$YG_TMP/future"
 FUTURE=$YG_TMP/future/yunguan.db
