@@ -156,6 +156,12 @@ struct step_item {
     char *error;            /* libvirt's message */
     char failed_call[32];   /* of an intent of several calls: the one that failed */
     char *detail;           /* the wipe method */
+    /* The VM as dispatch() read it with the step (has_known), kept up to
+     * date by advance_items(): a step's outcome is written without reading
+     * the row again, guarded by the step (vms_change_known()). */
+    bool has_known;
+    enum vm_state state;
+    int64_t request_id;
 };
 
 struct vm_detail {
@@ -437,22 +443,39 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             it->active = false;
             continue;
         }
-        sqlite3_stmt *st = store_stmt(conn, "SELECT state, step, request_id FROM vms WHERE id = ?1");
-        if (!st)
-            return -EIO;
-        sqlite3_bind_int64(st, 1, it->id);
-        bool same = false;
-        int state = -1;
-        int64_t request_id = 0;
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            state = vm_state_from_string(store_column_text(st, 0));
-            same = streq(store_column_text(st, 1), it->step);
-            request_id = sqlite3_column_int64(st, 2);
-        }
-        sqlite3_reset(st);
-        if (!same || state < 0) {
-            it->active = false;
-            continue;
+        /* A step that ended well moves its VM from what dispatch() read
+         * (the write checks the journal still names the step); failures
+         * and the journals of older versions read the row first. */
+        static const char *const known_outcomes[] = { "build", "shutdown", "remove", "undefine", "start",
+                                                      "stop", "reboot" };
+        bool fast = it->has_known && !it->error;
+        for (size_t k = 0; fast && k < YG_ARRAY_SIZE(known_outcomes); k++)
+            if (streq(it->step, known_outcomes[k]))
+                break;
+            else if (k + 1 == YG_ARRAY_SIZE(known_outcomes))
+                fast = false;
+        int state = fast ? (int) it->state : -1;
+        int64_t request_id = it->request_id;
+        sqlite3_stmt *st;
+        if (!fast) {
+            st = store_stmt(conn, "SELECT state, step, request_id FROM vms WHERE id = ?1");
+            if (!st)
+                return -EIO;
+            sqlite3_bind_int64(st, 1, it->id);
+            bool same = false;
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                state = vm_state_from_string(store_column_text(st, 0));
+                same = streq(store_column_text(st, 1), it->step);
+                request_id = sqlite3_column_int64(st, 2);
+            }
+            sqlite3_reset(st);
+            if (!same || state < 0) {
+                it->active = false;
+                continue;
+            }
+            it->has_known = true;
+            it->state = (enum vm_state) state;
+            it->request_id = request_id;
         }
         /* The row as just read: the moves below need not read it again. */
         const struct vm_known known = { (enum vm_state) state, request_id, it->step };
@@ -467,6 +490,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
                 r = vms_change_known(txn, sys, it->id, &known, VM_ERROR, "rollback", it->error, "vm.error",
                                      extra);
                 json_decref(extra);
+                it->state = VM_ERROR;
                 next = "rollback";
                 it->active = true;
             } else if (streq(step, "start") || streq(step, "stop") || streq(step, "reboot")) {
@@ -491,7 +515,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
         } else if (streq(step, "build")) {
             r = vms_change_known(txn, sys, it->id, &known, VM_RUNNING, NULL, NULL, "vm.running", NULL);
         } else if (streq(step, "remove")) {
-            r = vms_finish_decommission(txn, it->id, NULL);
+            r = vms_finish_decommission(txn, it->id, NULL, step);
         } else if (streq(step, "volume")) {
             next = "define";
         } else if (streq(step, "define")) {
@@ -515,6 +539,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             r = vms_change_wiped(txn, sys, it->id, &known, next, it->detail,
                                  it->forced ? "vm.forced-off" : "vm.shut-down", extra);
             json_decref(extra);
+            it->state = VM_DECOMMISSIONING;
             it->active = true;
         } else if (streq(step, "wipe")) {
             /* The method and the next step in one write. */
@@ -534,7 +559,7 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
         } else if (streq(step, "delete-volume")) {
             next = "undefine";
         } else if (streq(step, "undefine")) {
-            r = vms_finish_decommission(txn, it->id, NULL);
+            r = vms_finish_decommission(txn, it->id, NULL, step);
         } else if (streq(step, "rollback")) {
             st = store_stmt(conn, "UPDATE vms SET step = NULL, step_at = NULL WHERE id = ?1");
             if (!st)
@@ -542,6 +567,14 @@ static int advance_items(struct store_txn *txn, struct step_batch *b)
             sqlite3_bind_int64(st, 1, it->id);
             r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
             sqlite3_reset(st);
+        }
+        if (r == -ESTALE) {
+            /* Taken over since dispatch() read it (a decommission of a VM
+             * being started or stopped): the journal's new step is not ours. */
+            it->active = false;
+            free(it->error);
+            it->error = NULL;
+            continue;
         }
         if (r < 0)
             return r;
@@ -803,6 +836,12 @@ static void batch_submit(struct vms_engine *e, struct step_batch *b)
     b->loaded = xcalloc(b->n, sizeof *b->loaded);
     if (vm_details_load(e->store, b, b->details, b->loaded) < 0)
         log_warn(LOG_DOMAIN, "cannot read the VMs of a batch on host '%s'", b->host);
+    for (size_t i = 0; i < b->n; i++) {
+        int state = b->loaded[i] ? vm_state_from_string(b->details[i].state) : -1;
+        b->items[i].has_known = state >= 0;
+        b->items[i].state = state >= 0 ? (enum vm_state) state : VM_PENDING;
+        b->items[i].request_id = b->loaded[i] ? b->details[i].request_id : 0;
+    }
     if (hv_submit(e->hv, b->host, step_task, b) < 0) {
         for (size_t i = 0; i < b->n; i++) {
             inflight_remove(e, b->items[i].id);

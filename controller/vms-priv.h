@@ -21,8 +21,11 @@ const struct principal *vms_system_principal(void);
  * entry's "after"), then the request's own transition if its VMs say so. */
 int vms_change(struct store_txn *txn, const struct principal *by, int64_t id, enum vm_state to,
                const char *step, const char *error, const char *audit_action, json_t *extra);
-/* What a job has already read of a VM in its transaction: vms_change_known()
- * then writes without reading the row again. */
+/* What a job knows of a VM: vms_change_known() then writes without reading
+ * the row.  The write applies only if the row's step is still KNOWN->step
+ * (-ESTALE if not: the VM was taken over since), so KNOWN may also come
+ * from a read before this transaction, while that step was under way: no
+ * one but the step's own outcome moves a VM with a step under way. */
 struct vm_known {
     enum vm_state state;
     int64_t request_id;
@@ -44,8 +47,11 @@ int vms_set_step(struct store_txn *txn, int64_t id, const char *step);
 void vms_defer_request_checks(void);
 int vms_run_deferred_request_checks(struct store_txn *txn, bool run);
 /* Reclaim record, addresses released, state decommissioned.
- * WIPE_OVERRIDE: the wipe method when nothing was built (else the VM's). */
-int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wipe_override);
+ * WIPE_OVERRIDE: the wipe method when nothing was built (else the VM's).
+ * EXPECT_STEP: the step that ended (-ESTALE if the VM's journal says
+ * another now), NULL: whatever it says. */
+int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wipe_override,
+                            const char *expect_step);
 int vms_request_check(struct store_txn *txn, int64_t request_id);
 void vms_set_overcommit(double ratio);
 void vms_set_decommission_approval(bool needed);

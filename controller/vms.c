@@ -347,20 +347,20 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
             "step_retry_epoch = NULL, error = ?5, updated_at = ?4, ipv4 = NULL, ipv6 = NULL, mac = NULL, "
-            "released_at = ?4 WHERE id = ?1");
+            "released_at = ?4 WHERE id = ?1 AND step IS ?8");
     else if (more && more->wipe_method)
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
-            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, wipe_method = ?6 WHERE id = ?1");
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4, wipe_method = ?6 WHERE id = ?1 AND step IS ?8");
     else if (more && more->decommission)
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
             "step_retry_epoch = NULL, error = ?5, updated_at = ?4, decommission_by = ?6, "
-            "decommission_approved_by = ?7 WHERE id = ?1");
+            "decommission_approved_by = ?7 WHERE id = ?1 AND step IS ?8");
     else
         st = store_stmt(conn,
             "UPDATE vms SET state = ?2, step = ?3, step_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END, "
-            "step_retry_epoch = NULL, error = ?5, updated_at = ?4 WHERE id = ?1");
+            "step_retry_epoch = NULL, error = ?5, updated_at = ?4 WHERE id = ?1 AND step IS ?8");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
@@ -374,12 +374,13 @@ static int change(struct store_txn *txn, const struct principal *by, int64_t id,
         store_bind_text(st, 6, more->decommission_by);
         store_bind_text(st, 7, more->decommission_approved_by);
     }
+    store_bind_text(st, 8, old_step);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return -EIO;
     if (sqlite3_changes(store_conn_db(conn)) != 1)
-        return -ENOENT;
+        return known ? -ESTALE : -ENOENT;    /* known: its step was taken over */
     if ((int) to == from && !audit_action)
         return 0;
     return vm_changed(txn, by, id, request_id, (enum vm_state) from, old_step, to, step, error,
@@ -1272,7 +1273,8 @@ int vms_action(struct store_txn *txn, const struct principal *by, int64_t id, en
 }
 
 /* The reclaim record and the end: addresses released, state decommissioned. */
-int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wipe_override)
+int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wipe_override,
+                            const char *expect_step)
 {
     struct store_conn *conn = store_txn_conn(txn);
     sqlite3_stmt *st = store_stmt(conn,
@@ -1315,6 +1317,10 @@ int vms_finish_decommission(struct store_txn *txn, int64_t vm_id, const char *wi
     if (state < 0) {
         json_decref(freed);
         return -EIO;
+    }
+    if (expect_step && !streq_ptr(old_step, expect_step)) {
+        json_decref(freed);
+        return -ESTALE;
     }
 
     char at[32];
@@ -1365,7 +1371,7 @@ static int finish_unbuilt(struct store_txn *txn, const struct principal *by, int
     if (rc != SQLITE_DONE)
         return -EIO;
     _cleanup_free_ char *method = xasprintf("none: nothing was built (%s)", why);
-    return vms_finish_decommission(txn, vm_id, method);
+    return vms_finish_decommission(txn, vm_id, method, NULL);
 }
 
 static int start_decommission(struct store_txn *txn, const struct principal *by, struct vm_brief *vm,

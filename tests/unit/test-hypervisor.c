@@ -408,6 +408,75 @@ static int64_t submit_approve(struct fixture *f, const char *name, int count, co
     return r < 0 ? -1 : j.id;
 }
 
+/* A step's outcome is written from what dispatch() read, guarded by the
+ * step: a VM whose journal names another step now (a decommission took
+ * over a start) is not moved by the start's outcome (-ESTALE), nor reclaimed
+ * by a 'remove' it is not at; with the step still its own, the same write
+ * applies. */
+struct stale_job {
+    int64_t id;
+    struct vm_known known;
+    enum vm_state to;
+    const char *expect_step;    /* vms_finish_decommission() when set */
+    int result;
+};
+
+static int stale_run(struct store_txn *txn, void *ctx)
+{
+    struct stale_job *j = ctx;
+    if (j->expect_step)
+        j->result = vms_finish_decommission(txn, j->id, NULL, j->expect_step);
+    else
+        j->result = vms_change_known(txn, vms_system_principal(), j->id, &j->known, j->to, NULL, NULL,
+                                     "vm.started", NULL);
+    return 0;
+}
+
+static void test_stale_outcome(void **state)
+{
+    struct fixture f;
+    fixture_open(&f, "yg-stale");
+    assert_int_equal(exec_db(&f,
+        "INSERT INTO departments (id, name, created_at) VALUES (1, 'health', 'x');"
+        "INSERT INTO requests (id, department_id, name, state, purpose, security_level, lease_until, segment,"
+        "  ipv6, total_vms, total_vcpus, total_memory_mib, total_disk_gib, source, submitted_by, created_at,"
+        "  updated_at) VALUES (1, 1, 'r', 'active', 'p', 2, '2099-01-01', 'dmz', 'off', 1, 1, 64, 1, '', 'x',"
+        "  'x', 'x');"
+        "INSERT INTO vms (id, request_id, department_id, name, group_position, vcpus, memory_mib, disk_gib,"
+        "  image, ipv6_mode, state, step, lease_until, created_at, updated_at) VALUES (1, 1, 1, 'web-1', 0,"
+        "  1, 64, 1, 'none', 'off', 'stopping', 'shutdown', '2099-01-01', 'x', 'x');"), 0);
+    int64_t audits = query_int(&f, "SELECT count(*) FROM audit");
+
+    /* dispatch() read it 'stopped' with step 'start'; since then a
+     * decommission made it 'stopping' with step 'shutdown'. */
+    struct stale_job j = { .id = 1, .known = { VM_STOPPED, 1, "start" }, .to = VM_RUNNING };
+    assert_int_equal(store_run(f.store, stale_run, &j), 0);
+    assert_int_equal(j.result, -ESTALE);
+    struct stale_job fin = { .id = 1, .expect_step = "remove" };
+    assert_int_equal(store_run(f.store, stale_run, &fin), 0);
+    assert_int_equal(fin.result, -ESTALE);
+    assert_int_equal(query_int(&f, "SELECT state = 'stopping' AND step = 'shutdown' AND released_at IS NULL "
+                                   "FROM vms WHERE id = 1"), 1);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM reclaims"), 0);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM audit"), audits);
+
+    /* The journal still naming the step: the same writes apply. */
+    assert_int_equal(exec_db(&f, "UPDATE vms SET state = 'stopped', step = 'start' WHERE id = 1"), 0);
+    assert_int_equal(store_run(f.store, stale_run, &j), 0);
+    assert_int_equal(j.result, 0);
+    assert_int_equal(query_int(&f, "SELECT state = 'running' AND step IS NULL FROM vms WHERE id = 1"), 1);
+    assert_int_equal(exec_db(&f, "UPDATE vms SET state = 'decommissioning', step = 'remove' WHERE id = 1"), 0);
+    assert_int_equal(store_run(f.store, stale_run, &fin), 0);
+    assert_int_equal(fin.result, 0);
+    assert_int_equal(query_int(&f, "SELECT state = 'decommissioned' AND released_at IS NOT NULL "
+                                   "FROM vms WHERE id = 1"), 1);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM reclaims WHERE vm_id = 1"), 1);
+    assert_int_equal(query_int(&f, "SELECT count(*) FROM audit WHERE object = 'vm/1'"), 2);
+    assert_int_equal(query_int(&f, "SELECT state = 'closed' FROM requests WHERE id = 1"), 1);
+    assert_true(query_int(&f, "SELECT count(*) FROM audit") > audits + 2);
+    fixture_close(&f);
+}
+
 /* A placement pass's address pool hands out the lowest free addresses in
  * order, gaps first, as addresses_next_free() would from scratch each
  * time (the pool starts each search where the last one ended), and says
@@ -759,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_workers),
         cmocka_unit_test(test_address_pool),
+        cmocka_unit_test(test_stale_outcome),
         cmocka_unit_test(test_engine_loop),
         cmocka_unit_test(test_host_down),
     };
