@@ -181,25 +181,36 @@ static const char *actor_role(const struct principal *by)
 int vms_request_check(struct store_txn *txn, int64_t request_id)
 {
     struct store_conn *conn = store_txn_conn(txn);
-    /* The VMs' states from the index vms_request (request_id, state)
-     * alone: no VM row is read. */
-    sqlite3_stmt *st = store_stmt(conn,
-        "SELECT (SELECT state FROM requests WHERE id = ?1), count(*), COALESCE(SUM(state = 'pending'), 0), "
-        "       COALESCE(SUM(state = 'provisioning'), 0), COALESCE(SUM(state = 'error'), 0), "
-        "       COALESCE(SUM(state = 'decommissioned'), 0) "
-        "FROM vms WHERE request_id = ?1");
+    sqlite3_stmt *st = store_stmt(conn, "SELECT state FROM requests WHERE id = ?1");
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, request_id);
-    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL) {
-        sqlite3_reset(st);
-        return 0;
-    }
-    int state = request_state_from_string(store_column_text(st, 0));
-    int64_t total = sqlite3_column_int64(st, 1), pending = sqlite3_column_int64(st, 2),
-            provisioning = sqlite3_column_int64(st, 3), error = sqlite3_column_int64(st, 4),
-            gone = sqlite3_column_int64(st, 5);
+    int state = sqlite3_step(st) == SQLITE_ROW ? request_state_from_string(store_column_text(st, 0)) : -1;
     sqlite3_reset(st);
+    if (state != REQUEST_APPROVED && state != REQUEST_PROVISIONING && state != REQUEST_ACTIVE &&
+        state != REQUEST_FAILED)
+        return 0;       /* nothing its VMs can change */
+    /* The VMs' states from the index vms_request (request_id, state)
+     * alone, a count per state in index order: no VM row is read, and no
+     * aggregate runs per VM (four SUM()s cost ~2 us more per check). */
+    st = store_stmt(conn, "SELECT state, count(*) FROM vms WHERE request_id = ?1 GROUP BY state");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, request_id);
+    int64_t total = 0, pending = 0, provisioning = 0, error = 0, gone = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int vm_state = vm_state_from_string(store_column_text(st, 0));
+        int64_t n = sqlite3_column_int64(st, 1);
+        total += n;
+        pending += vm_state == VM_PENDING ? n : 0;
+        provisioning += vm_state == VM_PROVISIONING ? n : 0;
+        error += vm_state == VM_ERROR ? n : 0;
+        gone += vm_state == VM_DECOMMISSIONED ? n : 0;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
     int action = -1;
     const char *reason = NULL;
     if (total > 0 && gone == total &&
