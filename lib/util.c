@@ -165,14 +165,48 @@ int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t
     return r;
 }
 
+static char *put_digits(char *p, long v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        p[i] = (char) ('0' + v % 10);
+    return p + width;
+}
+
+/* Digits written directly: every VM move, audit entry and request
+ * transition stamps the time, and strftime() plus snprintf() cost ten
+ * times as much (tests/unit/test-lib.c compares the two). */
+void format_utc(const struct timespec *ts, char buf[static 32])
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    long year = tm.tm_year + 1900L;
+    if (year < 0 || year > 9999) {
+        size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, 32 - n, ".%03ldZ", ts->tv_nsec / 1000000);
+        return;
+    }
+    char *p = put_digits(buf, year, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    *p++ = '.';
+    p = put_digits(p, ts->tv_nsec / 1000000, 3);
+    *p++ = 'Z';
+    *p = '\0';
+}
+
 void format_utc_now(char buf[static 32])
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    format_utc(&ts, buf);
 }
 
 uint64_t monotonic_usec(void)

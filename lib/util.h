@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define YG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -64,6 +65,8 @@ void thread_set_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 
 /* Wall clock as RFC 3339 UTC text "2026-11-25T23:30:43.123Z" into buf[32]. */
 void format_utc_now(char buf[static 32]);
+/* The same for the time TS. */
+void format_utc(const struct timespec *ts, char buf[static 32]);
 /* Monotonic clock in microseconds. */
 uint64_t monotonic_usec(void);
 

@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 static void sha256_vectors(void)
@@ -147,6 +148,31 @@ static void test_read_file_limited(void **state)
     assert_int_equal(read_file_limited(path, 4, &data, &len), -ENOENT);
 }
 
+/* format_utc() writes what strftime() and snprintf() wrote before it:
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ", for the epoch, leap days, the end of a
+ * year, 2038 and beyond, and every millisecond digit. */
+static void test_format_utc(void **state)
+{
+    (void) state;
+    const time_t times[] = { 0, 951782400, 1078012799, 1798761599, 2147483647, 2147483648LL, 4102444800LL,
+                             253402300799LL, 1764150000 };
+    const long nsecs[] = { 0, 999999999, 1000000, 123456789, 5000000 };
+    for (size_t i = 0; i < YG_ARRAY_SIZE(times); i++)
+        for (size_t k = 0; k < YG_ARRAY_SIZE(nsecs); k++) {
+            struct timespec ts = { .tv_sec = times[i], .tv_nsec = nsecs[k] };
+            char mine[32], theirs[32];
+            format_utc(&ts, mine);
+            struct tm tm;
+            gmtime_r(&ts.tv_sec, &tm);
+            size_t n = strftime(theirs, sizeof theirs, "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(theirs + n, sizeof theirs - n, ".%03ldZ", ts.tv_nsec / 1000000);
+            assert_string_equal(mine, theirs);
+        }
+    char now[32];
+    format_utc_now(now);
+    assert_int_equal(strlen(now), 24);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_error_format_and_json),
         cmocka_unit_test(test_log_level_round_trip),
         cmocka_unit_test(test_read_file_limited),
+        cmocka_unit_test(test_format_utc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
