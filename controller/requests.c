@@ -173,35 +173,11 @@ static void answer_indent(struct strbuf *sb, int depth)
     strbuf_add(sb, spaces, 1 + 2 * (size_t) depth);   /* depth ≤ 7 */
 }
 
-/* A JSON string as jansson writes it: '"', '\\' and controls escaped,
- * everything else (UTF-8 included) as is. */
+/* A JSON string as jansson writes it without JSON_ENSURE_ASCII: UTF-8 as
+ * it is. */
 static void answer_string(struct strbuf *sb, const char *s)
 {
-    strbuf_add(sb, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char) *s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        strbuf_add(sb, run, (size_t) (s - run));
-        run = s + 1;
-        switch (c) {
-        case '"': strbuf_add(sb, "\\\"", 2); break;
-        case '\\': strbuf_add(sb, "\\\\", 2); break;
-        case '\b': strbuf_add(sb, "\\b", 2); break;
-        case '\f': strbuf_add(sb, "\\f", 2); break;
-        case '\n': strbuf_add(sb, "\\n", 2); break;
-        case '\r': strbuf_add(sb, "\\r", 2); break;
-        case '\t': strbuf_add(sb, "\\t", 2); break;
-        default: {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04X", c);
-            strbuf_add(sb, esc, 6);
-        }
-        }
-    }
-    strbuf_add(sb, run, (size_t) (s - run));
-    strbuf_add(sb, "\"", 1);
+    strbuf_put_json_string(sb, s, strlen(s), false);
 }
 
 /* "key": (after a newline and indentation; FIRST: no comma before). */

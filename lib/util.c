@@ -272,3 +272,74 @@ void thread_set_name(const char *fmt, ...)
     name[15] = '\0';
     pthread_setname_np(pthread_self(), name);
 }
+
+static void put_u16(struct strbuf *sb, unsigned v)
+{
+    static const char hex_upper[] = "0123456789ABCDEF";
+    char seq[6] = { '\\', 'u', hex_upper[(v >> 12) & 15], hex_upper[(v >> 8) & 15],
+                    hex_upper[(v >> 4) & 15], hex_upper[v & 15] };
+    strbuf_add(sb, seq, sizeof seq);
+}
+
+/* One UTF-8 sequence at S (LEN bytes left): its code point and length, or
+ * 0 when it is not valid UTF-8 (overlong, surrogate, beyond U+10FFFF). */
+static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *ret)
+{
+    unsigned char c = s[0];
+    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    if (n == 0 || n > len)
+        return 0;
+    uint32_t cp = c & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    *ret = cp;
+    return n;
+}
+
+bool strbuf_put_json_string(struct strbuf *sb, const char *text, size_t len, bool ascii_only)
+{
+    const unsigned char *s = (const unsigned char *) text;
+    strbuf_add(sb, "\"", 1);
+    size_t run = 0;     /* start of the bytes copied as they are */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || !ascii_only)) {
+            i++;
+            continue;
+        }
+        strbuf_add(sb, text + run, i - run);
+        size_t n = 1;
+        switch (c) {
+        case '"': strbuf_add(sb, "\\\"", 2); break;
+        case '\\': strbuf_add(sb, "\\\\", 2); break;
+        case '\b': strbuf_add(sb, "\\b", 2); break;
+        case '\f': strbuf_add(sb, "\\f", 2); break;
+        case '\n': strbuf_add(sb, "\\n", 2); break;
+        case '\r': strbuf_add(sb, "\\r", 2); break;
+        case '\t': strbuf_add(sb, "\\t", 2); break;
+        default: {
+            uint32_t cp = c;
+            if (c >= 0x80 && (n = utf8_next(s + i, len - i, &cp)) == 0)
+                return false;
+            if (cp < 0x10000) {
+                put_u16(sb, cp);
+            } else {
+                cp -= 0x10000;
+                put_u16(sb, 0xd800 | (cp >> 10));
+                put_u16(sb, 0xdc00 | (cp & 0x3ff));
+            }
+        }
+        }
+        i += n;
+        run = i;
+    }
+    strbuf_add(sb, text + run, len - run);
+    strbuf_add(sb, "\"", 1);
+    return true;
+}

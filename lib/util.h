@@ -50,6 +50,13 @@ void strbuf_add(struct strbuf *sb, const char *data, size_t n);
 void strbuf_puts(struct strbuf *sb, const char *s);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *strbuf_steal(struct strbuf *sb);   /* NUL-terminated; buffer reset */
+/* TEXT (LEN bytes) as a JSON string, as jansson's json_dumps() writes it:
+ * '"', '\\' and controls escaped (\b \f \n \r \t by name, the rest
+ * \u00XX, upper-case hex), "/" and DEL as they are.  ASCII_ONLY
+ * (JSON_ENSURE_ASCII): every other character as \uXXXX, beyond the BMP a
+ * surrogate pair; false when TEXT is not UTF-8 (SB then holds a part).
+ * Otherwise bytes from 0x80 up are copied as they are. */
+bool strbuf_put_json_string(struct strbuf *sb, const char *text, size_t len, bool ascii_only);
 void strbuf_free(struct strbuf *sb);
 
 /* Read a whole file, refusing more than max_size bytes.  0 or -errno
