@@ -452,7 +452,7 @@ int store_run_flags(struct store *s, store_job_run_fn run, void *ctx, unsigned f
 /* SQLite's process-wide settings, once, before its first use.  No memory
  * statistics: with them, every allocation SQLite makes takes a global
  * mutex to count itself (Debian's SQLite is built without lookaside, so
- * that is every record, cursor and bound value: 3 % of the writer's
+ * that is every record, cursor and bound value: 8 % of the writer's
  * instructions in the 1,000-VM loop).  yunguan never reads them.  When
  * SQLite is already in use in this process (a test's own connection),
  * the call is refused and nothing changes. */
