@@ -156,17 +156,19 @@ static int read_tls_file(const char *path, const char *what, bool secret, char *
     }
     char *data = NULL;
     size_t len = 0;
-    int r = read_file_limited(path, 64 * 1024, &data, &len);
+    int r = secret ? read_secret_file(path, 64 * 1024, &data, &len)
+                   : read_file_limited(path, 64 * 1024, &data, &len);
     if (r < 0) {
         fprintf(stderr, "yunguand: cannot read the TLS %s '%s': %s\n", what, path,
                 r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
         return r;
     }
-    if (!strstr(data, "-----BEGIN ")) {
+    if (memchr(data, '\0', len) || !strstr(data, "-----BEGIN ")) {
         fprintf(stderr, "yunguand: the TLS %s '%s' is not PEM (no '-----BEGIN' line)\n", what, path);
         if (secret)
-            explicit_bzero(data, len);
-        free(data);
+            free_secret(data);
+        else
+            free(data);
         return -EINVAL;
     }
     *ret = data;
@@ -267,7 +269,9 @@ int main(int argc, char **argv)
         yunguand_config_free(&cfg);
         return 2;
     }
-    _cleanup_free_ char *tls_cert_pem = NULL, *tls_key_pem = NULL;
+    _cleanup_free_ char *tls_cert_pem = NULL;
+    /* Wiped when freed, after the API (which uses it) has stopped. */
+    _cleanup_free_secret_ char *tls_key_pem = NULL;
     if (cfg.tls_cert_file &&
         (read_tls_file(cfg.tls_cert_file, "certificate", false, &tls_cert_pem) < 0 ||
          read_tls_file(cfg.tls_key_file, "private key", true, &tls_key_pem) < 0)) {

@@ -165,6 +165,58 @@ int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t
     return r;
 }
 
+int read_secret_file(const char *path, size_t max_size, char **ret_data, size_t *ret_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    if (st.st_size < 0 || (uint64_t) st.st_size > max_size) {
+        close(fd);
+        return -EFBIG;
+    }
+    size_t size = (size_t) st.st_size, len = 0;
+    char *data = xmalloc(size + 2);     /* one byte more: a file that grew is seen */
+    int r = 0;
+    while (len < size + 1) {
+        ssize_t n = read(fd, data + len, size + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t) n;
+    }
+    close(fd);
+    if (r == 0 && len != size)
+        r = -EAGAIN;
+    if (r < 0) {
+        explicit_bzero(data, size + 2);
+        free(data);
+        return r;
+    }
+    data[len] = '\0';
+    *ret_data = data;
+    *ret_len = len;
+    return 0;
+}
+
+void free_secret(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 static char *put_digits(char *p, long v, int width)
 {
     for (int i = width - 1; i >= 0; i--, v /= 10)

@@ -64,6 +64,17 @@ void strbuf_free(struct strbuf *sb);
 int read_file_limited(const char *path, size_t max_size, char **ret_data, size_t *ret_len);
 /* The same for an open descriptor (stdin), read to its end. */
 int read_fd_limited(int fd, size_t max_size, char **ret_data, size_t *ret_len);
+/* A secret file (a TLS private key) read whole into one buffer of its
+ * size, so that no copy of it is left behind: no stack buffer, no buffers
+ * outgrown on the way (read_file_limited() leaves both).  Release it with
+ * free_secret().  0 or -errno (-EFBIG when larger than max_size, -EAGAIN
+ * when it changed size while read). */
+int read_secret_file(const char *path, size_t max_size, char **ret_data, size_t *ret_len);
+/* Overwrite the NUL-terminated S (explicit_bzero: not optimised away) and
+ * free it.  NULL is fine. */
+void free_secret(char *s);
+static inline void free_secretp(char **p) { free_secret(*p); }
+#define _cleanup_free_secret_ _cleanup_(free_secretp)
 
 /* Name the calling thread (printf format; the kernel keeps 15 bytes), so
  * that top -H, ps -L and /proc/PID/task/TID/comm say which thread uses the

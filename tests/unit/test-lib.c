@@ -148,6 +148,38 @@ static void test_read_file_limited(void **state)
     assert_int_equal(read_file_limited(path, 4, &data, &len), -ENOENT);
 }
 
+/* A secret file is read whole (a key of 3,000 bytes: what outgrew
+ * read_file_limited()'s buffer four times), refused above the limit and
+ * when missing; the empty file is an empty secret. */
+static void test_read_secret_file(void **state)
+{
+    (void) state;
+    char path[] = "/tmp/yg-test-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char key[3001];
+    for (size_t i = 0; i < sizeof key - 1; i++)
+        key[i] = (char) ('A' + i % 26);
+    key[sizeof key - 1] = '\0';
+    assert_int_equal(write(fd, key, sizeof key - 1), (ssize_t) sizeof key - 1);
+    char *data;
+    size_t len;
+    assert_int_equal(read_secret_file(path, 64 * 1024, &data, &len), 0);
+    assert_int_equal(len, sizeof key - 1);
+    assert_string_equal(data, key);
+    free_secret(data);
+    free_secret(NULL);
+    assert_int_equal(read_secret_file(path, 2999, &data, &len), -EFBIG);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    close(fd);
+    assert_int_equal(read_secret_file(path, 10, &data, &len), 0);
+    assert_int_equal(len, 0);
+    assert_string_equal(data, "");
+    free_secret(data);
+    unlink(path);
+    assert_int_equal(read_secret_file(path, 10, &data, &len), -ENOENT);
+}
+
 /* format_utc() writes what strftime() and snprintf() wrote before it:
  * "YYYY-MM-DDTHH:MM:SS.mmmZ", for the epoch, leap days, the end of a
  * year, 2038 and beyond, and every millisecond digit. */
@@ -183,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_log_level_round_trip),
         cmocka_unit_test(test_read_file_limited),
         cmocka_unit_test(test_format_utc),
+        cmocka_unit_test(test_read_secret_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
