@@ -117,22 +117,7 @@ for h in $HOSTS; do
 done
 
 # ---- the controller ----
-ip netns exec "$CTL" "$YUNGUAND" --db "$DB" --listen "$CTL_ADDR:8470" --heartbeat-seconds 2 \
-    --config "$YG_TMP/config.yaml" 2>"$YG_TMP/yunguand.log" &
-YG_PID=$!
-yg_daemon_pids="$yg_daemon_pids $YG_PID"
-if ! yg_wait_for 15 yg__healthy; then
-    grep -q 'playbook_dir: unknown key' "$YG_TMP/yunguand.log" &&
-        yg_skip "this yunguand has no playbook runs yet (playbook_dir is not a configuration key)"
-    diag_file "$YG_TMP/yunguand.log" 30
-    not_ok "yunguand starts"
-    yg_finish
-fi
-ADMIN=$(cat "$YG_TMP/db/admin.token")
-api GET /api/v1/playbooks "$ADMIN"
-[ "$status" = 200 ] || yg_skip "this yunguand has no playbook API (GET /api/v1/playbooks: $status)"
-ok "yunguand starts with the playbooks"
-NETOPS=$(yg_new_token "$ADMIN" netops)
+netns_playbook_controller 2
 
 cat >"$YG_TMP/segments.yaml" <<'EOF'
 apiVersion: yunguan/v1

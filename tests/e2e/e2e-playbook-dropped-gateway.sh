@@ -104,20 +104,7 @@ ip -n "$HV" addr add 2001:db8:10::21/64 dev br-health nodad
 ip -n "$HV" -6 route add default via "$DEAD_GW" dev br-health
 
 # ---- the controller ----
-ip netns exec "$CTL" "$YUNGUAND" --db "$DB" --listen "$CTL_ADDR:8470" --heartbeat-seconds 3600 \
-    --config "$YG_TMP/config.yaml" 2>"$YG_TMP/yunguand.log" &
-YG_PID=$!
-yg_daemon_pids="$yg_daemon_pids $YG_PID"
-if ! yg_wait_for 15 yg__healthy; then
-    diag_file "$YG_TMP/yunguand.log" 30
-    not_ok "yunguand starts"
-    yg_finish
-fi
-ADMIN=$(cat "$YG_TMP/db/admin.token")
-api GET /api/v1/playbooks "$ADMIN"
-[ "$status" = 200 ] || yg_skip "this yunguand has no playbook API (GET /api/v1/playbooks: $status)"
-ok "yunguand starts with the playbooks"
-NETOPS=$(yg_new_token "$ADMIN" netops)
+netns_playbook_controller 3600
 
 cat >"$YG_TMP/segments.yaml" <<EOF
 apiVersion: yunguan/v1

@@ -28,6 +28,11 @@
 #   netns_neigh_state_is NS DEV ADDRESS REGEX
 #   netns_no_tentative NS DEV    no IPv6 address on DEV is tentative
 #   netns_has_dadfailed NS DEV   an IPv6 address on DEV failed DAD
+#   netns_playbook_controller HEARTBEAT
+#                                yunguand in namespace $CTL on $CTL_ADDR:8470
+#                                with $DB and $YG_TMP/config.yaml; sets
+#                                YG_PID, ADMIN and NETOPS (a netops token);
+#                                skips when it has no playbook API
 
 NETNS_LIST=${NETNS_LIST:-}
 netns_nports=0
@@ -142,4 +147,29 @@ netns_no_tentative()
 netns_has_dadfailed()
 {
     [ -n "$(ip -n "$1" -6 addr show dev "$2" dadfailed)" ]
+}
+
+# yunguand in the controller's namespace $CTL, listening on $CTL_ADDR:8470,
+# with the store $DB and $YG_TMP/config.yaml (which names its playbook_dir);
+# HEARTBEAT: --heartbeat-seconds.  Sets YG_PID (stopped by yg_finish),
+# ADMIN (the first admin token) and NETOPS (a netops token).  Skips when
+# this yunguand has no playbook runs or no playbook API.
+netns_playbook_controller()
+{
+    ip netns exec "$CTL" "$YUNGUAND" --db "$DB" --listen "$CTL_ADDR:8470" --heartbeat-seconds "$1" \
+        --config "$YG_TMP/config.yaml" 2>"$YG_TMP/yunguand.log" &
+    YG_PID=$!
+    yg_daemon_pids="$yg_daemon_pids $YG_PID"
+    if ! yg_wait_for 15 yg__healthy; then
+        grep -q 'playbook_dir: unknown key' "$YG_TMP/yunguand.log" &&
+            yg_skip "this yunguand has no playbook runs yet (playbook_dir is not a configuration key)"
+        diag_file "$YG_TMP/yunguand.log" 30
+        not_ok "yunguand starts"
+        yg_finish
+    fi
+    ADMIN=$(cat "$YG_TMP/db/admin.token")
+    api GET /api/v1/playbooks "$ADMIN"
+    [ "$status" = 200 ] || yg_skip "this yunguand has no playbook API (GET /api/v1/playbooks: $status)"
+    ok "yunguand starts with the playbooks"
+    NETOPS=$(yg_new_token "$ADMIN" netops)
 }

@@ -29,6 +29,7 @@
 #include "readiness.h"
 #include "store.h"
 #include "util.h"
+#include "../store-files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,13 +43,7 @@ static char dir[64], path[128];
 static void store_remove(void)
 {
     store_close(store);
-    static const char *const suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < YG_ARRAY_SIZE(suffixes); i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    test_store_files_remove(dir, path);
 }
 
 /* A store on tmpfs when there is one (fsync is free there). */

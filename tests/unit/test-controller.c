@@ -22,6 +22,7 @@
 #include "store-schema.h"
 #include "util.h"
 #include "vms.h"
+#include "../store-files.h"
 
 struct fixture {
     char dir[64];
@@ -49,13 +50,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     store_close(f->store);
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < YG_ARRAY_SIZE(suffixes); i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_store_files_remove(f->dir, f->path);
     free(f);
     return 0;
 }
@@ -251,13 +246,7 @@ static void test_upgrade_from_v1(void **state)
     assert_non_null(strstr(err, "newer"));
     free(err);
 
-    char p[128];
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    test_store_files_remove(dir, path);
 }
 
 static int failing_run(struct store_txn *txn, void *ctx)

@@ -28,6 +28,7 @@
 #include "util.h"
 #include "vms.h"
 #include "vms-priv.h"
+#include "../store-files.h"
 
 #define TEST_URI "test:///default"
 #define TEST_POOL "default-pool"
@@ -262,13 +263,7 @@ static void fixture_open(struct fixture *f, const char *prefix)
 static void fixture_close(struct fixture *f)
 {
     store_close(f->store);
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_store_files_remove(f->dir, f->path);
 }
 
 static int exec_db(struct fixture *f, const char *sql)

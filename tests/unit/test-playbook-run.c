@@ -18,6 +18,7 @@
 #include "playbook-run.h"
 #include "store.h"
 #include "util.h"
+#include "../store-files.h"
 
 static const int64_t T0 = 1900000000;
 #define TIMEOUT 120
@@ -109,13 +110,7 @@ static int teardown(void **state)
     playbook_run_set_wake(NULL, NULL);
     store_close(f->store);
     playbook_free(f->pb);
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_store_files_remove(f->dir, f->path);
     free(f);
     return 0;
 }

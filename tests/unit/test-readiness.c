@@ -15,6 +15,7 @@
 #include "readiness.h"
 #include "store.h"
 #include "util.h"
+#include "../store-files.h"
 
 struct fixture {
     char dir[64], path[128];
@@ -58,13 +59,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     store_close(f->store);
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_store_files_remove(f->dir, f->path);
     free(f);
     return 0;
 }
