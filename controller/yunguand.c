@@ -160,11 +160,14 @@ static int read_tls_file(const char *path, const char *what, bool secret, char *
                    : read_file_limited(path, 64 * 1024, &data, &len);
     if (r < 0) {
         fprintf(stderr, "yunguand: cannot read the TLS %s '%s': %s\n", what, path,
-                r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+                r == -EFBIG ? "larger than 64 KiB"
+                : r == -EAGAIN ? "it changed size while being read; try again once it is written"
+                : strerror(-r));
         return r;
     }
     if (memchr(data, '\0', len) || !strstr(data, "-----BEGIN ")) {
-        fprintf(stderr, "yunguand: the TLS %s '%s' is not PEM (no '-----BEGIN' line)\n", what, path);
+        fprintf(stderr, "yunguand: the TLS %s '%s' is not PEM text (no '-----BEGIN' line, or a NUL byte)\n",
+                what, path);
         if (secret)
             free_secret(data);
         else
